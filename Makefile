@@ -1,0 +1,126 @@
+# HKS Functions. `make` builds everything, `make test` runs every test, `make run` starts it.
+# `make deps` installs the Debian packages the build and the tests need (as root).
+
+BUILD      ?= build
+CC         ?= cc
+PKGS       := libseccomp libcap jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARNINGS   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+              -Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wvla -Wundef
+HARDENING  := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fstack-clash-protection -fPIE \
+              -fcf-protection
+CFLAGS     ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) $(HARDENING) $(CFLAGS) $(PKG_CFLAGS) -I.
+LDFLAGS    ?=
+ALL_LDFLAGS:= -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDFLAGS)
+
+# Sanitizer build of the unit tests (no FORTIFY: it conflicts with ASan's interceptors).
+SAN_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) -O1 -g -fno-omit-frame-pointer \
+              -fsanitize=address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS) -I.
+
+COMMON_SRC  := common/common.c
+SANDBOX_SRC := sandbox/profile.c sandbox/cgroup.c sandbox/rootfs.c sandbox/child.c \
+               sandbox/run.c sandbox/result.c sandbox/spawner.c
+LIB_SRC     := $(COMMON_SRC) $(SANDBOX_SRC)
+LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+SAN_OBJ     := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_SAN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-san/%)
+HEADERS     := $(wildcard common/*.h sandbox/*.h)
+
+PYTEST      := /usr/bin/python3 -m pytest
+
+DEB_PACKAGES := gcc make pkg-config libseccomp-dev libcap-dev libjansson-dev libcmocka-dev \
+                python3 python3-pytest nodejs bubblewrap crun hyperfine
+
+.PHONY: all deps test unit unit-asan integration security run bench bench-sandbox clean format \
+        lint check-policies
+
+all: $(BUILD)/hks-sandbox
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/san/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -c $< -o $@
+
+$(BUILD)/libhks.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/libhks-san.a: $(SAN_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/hks-sandbox: $(BUILD)/obj/sandbox/main.o $(BUILD)/libhks.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -o $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libhks.a tests/unit/helpers.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< $(BUILD)/libhks.a $(PKG_LIBS) -lcmocka -o $@
+
+$(BUILD)/tests-san/%: tests/unit/%.c $(BUILD)/libhks-san.a tests/unit/helpers.h
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $< $(BUILD)/libhks-san.a $(PKG_LIBS) -lcmocka -o $@
+
+# ---- dependencies ----------------------------------------------------------------------------
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "missing packages:$$missing"; \
+	  echo "run: sudo apt-get install -y --no-install-recommends$$missing"; exit 1; \
+	fi; \
+	echo "installing:$$missing"; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing >/dev/null || \
+	  { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing >/dev/null; }
+
+# ---- tests -----------------------------------------------------------------------------------
+test: deps
+	$(MAKE) all
+	$(MAKE) check-policies
+	$(MAKE) unit
+	$(MAKE) unit-asan
+	$(MAKE) integration
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; HKS_ROOT=$(CURDIR) $$t; done
+
+unit-asan: $(UNIT_SAN)
+	@set -e; for t in $(UNIT_SAN); do echo "== $$t (ASan+UBSan)"; \
+	  HKS_ROOT=$(CURDIR) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; done
+
+integration: all
+	HKS_SANDBOX=$(CURDIR)/$(BUILD)/hks-sandbox $(PYTEST) -q tests/integration
+
+check-policies: $(BUILD)/hks-sandbox
+	$(BUILD)/hks-sandbox --check-profile policies/seccomp/function.json
+
+# ---- run and bench ---------------------------------------------------------------------------
+run: deps
+	$(MAKE) all
+	@echo "hksd (the daemon) is not built yet; showing the sandbox it will run code in:"
+	$(BUILD)/hks-sandbox -- /usr/bin/python3 -c 'import os,socket; print("uid", os.getuid(), "host", socket.gethostname(), "pids", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()), "root", sorted(os.listdir("/")))'
+
+bench: bench-sandbox
+
+bench-sandbox: deps
+	$(MAKE) all
+	bench/sandbox.sh
+
+# ---- housekeeping ----------------------------------------------------------------------------
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
+	  --suppress=missingIncludeSystem -I. $(LIB_SRC) sandbox/main.c
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,70 @@
+/* Private to the sandbox module. */
+#ifndef HKS_SANDBOX_INTERNAL_H
+#define HKS_SANDBOX_INTERNAL_H
+
+#include "sandbox.h"
+
+#include <limits.h>
+#include <sys/syscall.h>
+
+/* uid and gid of the program inside every sandbox ("sandbox" in the generated /etc/passwd). */
+#define SBX_INNER_UID 1000
+#define SBX_INNER_GID 1000
+/* Host ids the sandbox user maps to when hksd runs as root: not a user of the host. */
+#define SBX_DEFAULT_HOST_UID 101000
+#define SBX_DEFAULT_HOST_GID 101000
+/* Exit status of a sandbox child whose setup failed (after it reported why). */
+#define SBX_SETUP_FAILED 125
+
+/* ---- profile.c ---- */
+/* Install the compiled program on the calling thread (no_new_privs must be set). */
+int sbx_profile_install(const sbx_profile *profile);
+
+/* ---- cgroup.c ---- */
+typedef struct sbx_cgroup {
+    int version;                /* 0: none, 1, 2 */
+    char v2[PATH_MAX];          /* v2: the sandbox's cgroup directory */
+    char memory[PATH_MAX];      /* v1: one directory per controller */
+    char pids[PATH_MAX];
+    char cpu[PATH_MAX];
+    char cpuacct[PATH_MAX];
+} sbx_cgroup;
+
+/* Create the sandbox's cgroup under parent (NULL: below the caller's own) and apply limits. */
+int sbx_cgroup_create(sbx_cgroup *cg, const char *parent, const sbx_limits *limits,
+                      hks_error *err);
+/* An O_DIRECTORY fd of the v2 cgroup for CLONE_INTO_CGROUP, or -1 for v1. */
+int sbx_cgroup_open_fd(const sbx_cgroup *cg, hks_error *err);
+/* v1: move pid into every controller's directory (v2 uses CLONE_INTO_CGROUP). */
+int sbx_cgroup_attach(const sbx_cgroup *cg, pid_t pid, hks_error *err);
+int sbx_cgroup_cpu_usage_us(const sbx_cgroup *cg, uint64_t *usage_us);
+uint64_t sbx_cgroup_memory_peak(const sbx_cgroup *cg);
+uint64_t sbx_cgroup_oom_kills(const sbx_cgroup *cg);
+/* Kill every process left in the cgroup and remove it. */
+int sbx_cgroup_destroy(sbx_cgroup *cg, hks_error *err);
+const char *sbx_cgroup_version_name(const sbx_cgroup *cg);
+
+/* ---- child.c: runs in the cloned child, never returns ---- */
+typedef struct sbx_child_args {
+    const sbx_config *cfg;
+    int sync_fd;    /* read end: one byte once maps and cgroup are in place */
+    int report_fd;  /* write end: setup errors and the program's wait status */
+    int stdin_fd;
+    int stdout_fd;
+    int stderr_fd;
+} sbx_child_args;
+
+/* Messages from the sandbox's init to the supervisor; smaller than PIPE_BUF so each write is
+ * atomic. */
+typedef struct sbx_report {
+    char kind; /* 'E': setup error (text), 'X': the program's wait status */
+    int wait_status;
+    char text[1000];
+} sbx_report;
+
+__attribute__((noreturn)) void sbx_child_main(const sbx_child_args *args);
+
+/* ---- rootfs.c: inside the child ---- */
+int sbx_rootfs_setup(const sbx_config *cfg, hks_error *err);
+
+#endif

@@ -1,0 +1,381 @@
+/* hks-sandbox: run one program in the HKS sandbox, like bwrap or nsjail, for the security team
+ * and for scripts. */
+#include "sandbox.h"
+
+#include <getopt.h>
+#include <libgen.h>
+#include <string.h>
+
+#define MAX_MOUNTS 32
+#define MAX_ENV 64
+
+static const char usage[] =
+    "Usage: hks-sandbox [OPTIONS] -- PROGRAM [ARGS...]\n"
+    "       hks-sandbox --check-profile FILE\n"
+    "       hks-sandbox spawner --fd N\n"
+    "\n"
+    "Runs PROGRAM in new user, pid, mount, net, ipc, uts and cgroup namespaces, as uid 1000 on a\n"
+    "read-only minimal root, with every capability dropped, no_new_privs, a seccomp allowlist and\n"
+    "its own cgroup. /usr, /lib*, /bin and /sbin of the host are bound read-only; /tmp and\n"
+    "/dev/shm are fresh size-limited tmpfs; /proc is fresh; /dev has null, zero, random, urandom.\n"
+    "\n"
+    "Options:\n"
+    "  --profile FILE        seccomp profile in OCI JSON (default: policies/seccomp/function.json\n"
+    "                        next to the installation)\n"
+    "  --memory SIZE         memory limit, swap disabled (default 256M; SIZE: 512K, 64M, 1G)\n"
+    "  --pids N              processes and threads (default 64)\n"
+    "  --cpus N              CPU bandwidth in cores, e.g. 0.5 (default 1)\n"
+    "  --wall DURATION       wall-clock limit (default 10s; DURATION: 500ms, 5s, 2m)\n"
+    "  --cpu DURATION        CPU time of the whole sandbox (default 10s)\n"
+    "  --ro-bind SRC:DST     bind host SRC read-only at DST (repeatable)\n"
+    "  --bind SRC:DST        bind host SRC read-write at DST (repeatable)\n"
+    "  --tmpfs-size SIZE     size of /tmp (default 64M)\n"
+    "  --shm-size SIZE       size of /dev/shm (default 16M)\n"
+    "  --fsize SIZE          largest file the program may write (default 64M)\n"
+    "  --nofile N            open files (default 256)\n"
+    "  --output-limit SIZE   bytes kept of stdout and of stderr (default 1M); more kills the\n"
+    "                        sandbox with status output_limit\n"
+    "  --network             share the host network namespace and allow AF_INET/AF_INET6\n"
+    "                        (default: a network namespace with only lo, AF_UNIX sockets only)\n"
+    "  --setenv NAME=VALUE   environment variable (the environment is otherwise only PATH,\n"
+    "                        HOME=/tmp and LANG=C.UTF-8)\n"
+    "  --chdir DIR           working directory inside (default /code when bound, else /tmp)\n"
+    "  --hostname NAME       host name inside (default sandbox)\n"
+    "  --host-uid UID        host uid and gid the sandbox user maps to when run as root\n"
+    "                        (default 101000)\n"
+    "  --cgroup-parent PATH  create the sandbox's cgroup below PATH of each hierarchy (default:\n"
+    "                        below the caller's own cgroup)\n"
+    "  --no-cgroup           run without a cgroup: no memory, pids or CPU bandwidth limit (for\n"
+    "                        users without cgroup delegation; CPU time still limited by rlimit)\n"
+    "  --json                print one JSON result record on stdout instead of passing the\n"
+    "                        program's output through\n"
+    "  --check-profile FILE  validate a seccomp profile: one line per problem, exit 1 if any\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "Exit status: the program's exit code; 128+N when it was killed by signal N (a timeout or\n"
+    "an output or memory limit kills with SIGKILL: 137); 125 when the sandbox could not be set\n"
+    "up; 2 on a usage error.\n"
+    "\n"
+    "Example:\n"
+    "  hks-sandbox --memory 256M --pids 64 --wall 5s --cpu 5s --ro-bind ./fn:/code --json -- \\\n"
+    "      /usr/bin/python3 /code/main.py\n";
+
+int sbx_spawner_cli(int argc, char **argv);
+
+enum {
+    OPT_PROFILE = 256,
+    OPT_MEMORY,
+    OPT_PIDS,
+    OPT_CPUS,
+    OPT_WALL,
+    OPT_CPU,
+    OPT_RO_BIND,
+    OPT_BIND,
+    OPT_TMPFS_SIZE,
+    OPT_SHM_SIZE,
+    OPT_FSIZE,
+    OPT_NOFILE,
+    OPT_OUTPUT_LIMIT,
+    OPT_NETWORK,
+    OPT_SETENV,
+    OPT_CHDIR,
+    OPT_HOSTNAME,
+    OPT_HOST_UID,
+    OPT_CGROUP_PARENT,
+    OPT_NO_CGROUP,
+    OPT_JSON,
+    OPT_CHECK_PROFILE,
+};
+
+static const struct option options[] = {
+    {"profile", required_argument, NULL, OPT_PROFILE},
+    {"memory", required_argument, NULL, OPT_MEMORY},
+    {"pids", required_argument, NULL, OPT_PIDS},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"wall", required_argument, NULL, OPT_WALL},
+    {"cpu", required_argument, NULL, OPT_CPU},
+    {"ro-bind", required_argument, NULL, OPT_RO_BIND},
+    {"bind", required_argument, NULL, OPT_BIND},
+    {"tmpfs-size", required_argument, NULL, OPT_TMPFS_SIZE},
+    {"shm-size", required_argument, NULL, OPT_SHM_SIZE},
+    {"fsize", required_argument, NULL, OPT_FSIZE},
+    {"nofile", required_argument, NULL, OPT_NOFILE},
+    {"output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},
+    {"network", no_argument, NULL, OPT_NETWORK},
+    {"setenv", required_argument, NULL, OPT_SETENV},
+    {"chdir", required_argument, NULL, OPT_CHDIR},
+    {"hostname", required_argument, NULL, OPT_HOSTNAME},
+    {"host-uid", required_argument, NULL, OPT_HOST_UID},
+    {"cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT},
+    {"no-cgroup", no_argument, NULL, OPT_NO_CGROUP},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"check-profile", required_argument, NULL, OPT_CHECK_PROFILE},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+__attribute__((noreturn, format(printf, 1, 2))) static void usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("hks-sandbox: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'hks-sandbox --help'.\n", stderr);
+    exit(2);
+}
+
+static uint64_t size_arg(const char *name, const char *text)
+{
+    unsigned long long v;
+    if (hks_parse_size(text, &v) < 0 || v == 0)
+        usage_error("--%s: '%s' is not a size (e.g. 512K, 64M, 1G)", name, text);
+    return v;
+}
+
+static uint64_t duration_arg(const char *name, const char *text)
+{
+    unsigned long long v;
+    if (hks_parse_duration_ms(text, &v) < 0 || v == 0)
+        usage_error("--%s: '%s' is not a duration (e.g. 500ms, 5s, 2m)", name, text);
+    return v;
+}
+
+static uint64_t count_arg(const char *name, const char *text, unsigned long long max)
+{
+    unsigned long long v;
+    if (hks_parse_uint(text, 1, max, &v) < 0)
+        usage_error("--%s: '%s' is not a whole number between 1 and %llu", name, text, max);
+    return v;
+}
+
+static void add_mount(sbx_mount *mounts, size_t *n, char *spec, bool writable)
+{
+    if (*n >= MAX_MOUNTS)
+        usage_error("at most %d binds", MAX_MOUNTS);
+    char *colon = strchr(spec, ':');
+    const char *target = spec;
+    if (colon) {
+        *colon = '\0';
+        target = colon + 1;
+    }
+    if (!spec[0] || target[0] != '/')
+        usage_error("bind '%s': expected SRC:DST with an absolute DST", spec);
+    mounts[(*n)++] = (sbx_mount){.source = spec, .target = target, .writable = writable};
+}
+
+static void set_env(char **env, size_t *n, const char *entry)
+{
+    const char *eq = strchr(entry, '=');
+    if (!eq || eq == entry)
+        usage_error("--setenv '%s': expected NAME=VALUE", entry);
+    size_t key_len = (size_t)(eq - entry) + 1;
+    for (size_t i = 0; i < *n; i++) {
+        if (strncmp(env[i], entry, key_len) == 0) {
+            env[i] = (char *)entry;
+            return;
+        }
+    }
+    if (*n >= MAX_ENV)
+        usage_error("at most %d environment variables", MAX_ENV);
+    env[(*n)++] = (char *)entry;
+}
+
+/* policies/seccomp/function.json of the tree the binary was built in or installed with. */
+static void default_profile_path(char *out, size_t size)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *dir = dirname(exe);
+        const char *candidates[] = {"%s/../policies/seccomp/function.json",
+                                    "%s/../share/hks/policies/seccomp/function.json"};
+        for (size_t i = 0; i < HKS_ARRAY_LEN(candidates); i++) {
+            snprintf(out, size, candidates[i], dir);
+            if (access(out, R_OK) == 0)
+                return;
+        }
+    }
+    snprintf(out, size, "/usr/share/hks/policies/seccomp/function.json");
+}
+
+static int check_profile(const char *path)
+{
+    hks_error err = {0};
+    int problems = sbx_profile_check(path, stdout, &err);
+    if (problems < 0) {
+        fprintf(stderr, "hks-sandbox: %s\n", err.msg);
+        return 1;
+    }
+    if (problems == 0) {
+        sbx_profile *profile = NULL;
+        if (sbx_profile_load(path, false, &profile, &err) < 0) {
+            printf("%s\n", err.msg);
+            return 1;
+        }
+        printf("%s: ok (%zu BPF instructions)\n", path, sbx_profile_insns(profile));
+        sbx_profile_free(profile);
+        return 0;
+    }
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "spawner") == 0)
+        return sbx_spawner_cli(argc - 1, argv + 1);
+
+    sbx_config cfg;
+    sbx_config_init(&cfg);
+    sbx_mount mounts[MAX_MOUNTS];
+    size_t n_mounts = 0;
+    char *env[MAX_ENV + 1] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"};
+    size_t n_env = 3;
+    const char *profile_path = NULL;
+    bool json = false;
+
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_PROFILE:
+            profile_path = optarg;
+            break;
+        case OPT_MEMORY:
+            cfg.limits.memory_bytes = size_arg("memory", optarg);
+            break;
+        case OPT_PIDS:
+            cfg.limits.pids = count_arg("pids", optarg, 1u << 22);
+            break;
+        case OPT_CPUS: {
+            char *end;
+            double cpus = strtod(optarg, &end);
+            if (*end || !(cpus >= 0.01 && cpus <= 1024))
+                usage_error("--cpus: '%s' is not a number of cores between 0.01 and 1024", optarg);
+            cfg.limits.cpu_millis = (uint64_t)(cpus * 1000 + 0.5);
+            break;
+        }
+        case OPT_WALL:
+            cfg.limits.wall_ms = duration_arg("wall", optarg);
+            break;
+        case OPT_CPU:
+            cfg.limits.cpu_ms = duration_arg("cpu", optarg);
+            break;
+        case OPT_RO_BIND:
+        case OPT_BIND:
+            add_mount(mounts, &n_mounts, optarg, opt == OPT_BIND);
+            break;
+        case OPT_TMPFS_SIZE:
+            cfg.limits.tmpfs_bytes = size_arg("tmpfs-size", optarg);
+            break;
+        case OPT_SHM_SIZE:
+            cfg.limits.shm_bytes = size_arg("shm-size", optarg);
+            break;
+        case OPT_FSIZE:
+            cfg.limits.fsize_bytes = size_arg("fsize", optarg);
+            break;
+        case OPT_NOFILE:
+            cfg.limits.nofile = count_arg("nofile", optarg, 1u << 20);
+            break;
+        case OPT_OUTPUT_LIMIT:
+            cfg.limits.stdout_max = cfg.limits.stderr_max = size_arg("output-limit", optarg);
+            break;
+        case OPT_NETWORK:
+            cfg.network = true;
+            break;
+        case OPT_SETENV:
+            set_env(env, &n_env, optarg);
+            break;
+        case OPT_CHDIR:
+            if (optarg[0] != '/')
+                usage_error("--chdir: '%s' is not an absolute path", optarg);
+            cfg.cwd = optarg;
+            break;
+        case OPT_HOSTNAME:
+            if (!optarg[0] || strlen(optarg) > 64)
+                usage_error("--hostname: 1 to 64 characters");
+            cfg.hostname = optarg;
+            break;
+        case OPT_HOST_UID: {
+            uint64_t id = count_arg("host-uid", optarg, 0xFFFFFFFEu);
+            cfg.host_uid = (uid_t)id;
+            cfg.host_gid = (gid_t)id;
+            break;
+        }
+        case OPT_CGROUP_PARENT:
+            cfg.cgroup_parent = optarg;
+            break;
+        case OPT_NO_CGROUP:
+            cfg.use_cgroup = false;
+            break;
+        case OPT_JSON:
+            json = true;
+            break;
+        case OPT_CHECK_PROFILE:
+            return check_profile(optarg);
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            usage_error("unknown option");
+        }
+    }
+    if (optind >= argc)
+        usage_error("no program given (hks-sandbox [OPTIONS] -- PROGRAM [ARGS...])");
+    env[n_env] = NULL;
+    cfg.argv = argv + optind;
+    cfg.env = env;
+    cfg.mounts = mounts;
+    cfg.n_mounts = n_mounts;
+    for (size_t i = 0; !cfg.cwd && i < n_mounts; i++) {
+        if (strcmp(mounts[i].target, "/code") == 0)
+            cfg.cwd = "/code";
+    }
+    /* A terminal is never handed in: a sandbox could push keystrokes into it (TIOCSTI). */
+    cfg.stdin_fd = isatty(STDIN_FILENO) ? -1 : STDIN_FILENO;
+    cfg.output = json ? SBX_OUTPUT_CAPTURE : SBX_OUTPUT_FORWARD;
+
+    char default_path[PATH_MAX];
+    if (!profile_path) {
+        default_profile_path(default_path, sizeof(default_path));
+        profile_path = default_path;
+    }
+    hks_error err = {0};
+    sbx_profile *profile = NULL;
+    if (sbx_profile_load(profile_path, cfg.network, &profile, &err) < 0) {
+        fprintf(stderr, "hks-sandbox: %s\n", err.msg);
+        return 125;
+    }
+    cfg.profile = profile;
+
+    sbx_result result;
+    if (sbx_run_once(&cfg, &result, &err) < 0) {
+        sbx_profile_free(profile);
+        if (json) {
+            memset(&result, 0, sizeof(result));
+            result.status = SBX_STATUS_INTERNAL_ERROR;
+            result.cgroup_version = "none";
+            snprintf(result.message, sizeof(result.message), "%s", err.msg);
+        } else {
+            fprintf(stderr, "hks-sandbox: %s\n", err.msg);
+            return 125;
+        }
+    } else {
+        sbx_profile_free(profile);
+    }
+    if (json) {
+        json_t *record = sbx_result_to_json(&result);
+        json_dumpf(record, stdout, JSON_COMPACT);
+        fputc('\n', stdout);
+        json_decref(record);
+    } else if (result.status == SBX_STATUS_INTERNAL_ERROR) {
+        fprintf(stderr, "hks-sandbox: %s\n", result.message);
+    } else if (result.status != SBX_STATUS_OK && result.status != SBX_STATUS_ERROR) {
+        const char *reason = sbx_timeout_reason_name(result.timeout_reason);
+        fprintf(stderr, "hks-sandbox: %s%s%s%s\n", sbx_status_name(result.status),
+                reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
+    }
+    int status = sbx_result_exit_status(&result);
+    sbx_result_release(&result);
+    return status;
+}

@@ -1,0 +1,149 @@
+/* Defaults, names and the JSON form of results. */
+#include "internal.h"
+
+#include <string.h>
+
+void sbx_limits_default(sbx_limits *l)
+{
+    *l = (sbx_limits){
+        .memory_bytes = 256ULL << 20,
+        .pids = 64,
+        .cpu_millis = 1000,
+        .wall_ms = 10000,
+        .cpu_ms = 10000,
+        .tmpfs_bytes = 64ULL << 20,
+        .shm_bytes = 16ULL << 20,
+        .fsize_bytes = 64ULL << 20,
+        .nofile = 256,
+        .stdout_max = 1ULL << 20,
+        .stderr_max = 1ULL << 20,
+    };
+}
+
+void sbx_config_init(sbx_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    sbx_limits_default(&cfg->limits);
+    cfg->hostname = "sandbox";
+    cfg->use_cgroup = true;
+    cfg->host_uid = SBX_DEFAULT_HOST_UID;
+    cfg->host_gid = SBX_DEFAULT_HOST_GID;
+    cfg->stdin_fd = -1;
+    cfg->stdout_sink = STDOUT_FILENO;
+    cfg->stderr_sink = STDERR_FILENO;
+}
+
+const char *sbx_status_name(sbx_status status)
+{
+    switch (status) {
+    case SBX_STATUS_OK:
+        return "ok";
+    case SBX_STATUS_ERROR:
+        return "error";
+    case SBX_STATUS_TIMEOUT:
+        return "timeout";
+    case SBX_STATUS_OOM:
+        return "oom";
+    case SBX_STATUS_OUTPUT_LIMIT:
+        return "output_limit";
+    case SBX_STATUS_KILLED:
+        return "killed";
+    case SBX_STATUS_INTERNAL_ERROR:
+        return "internal_error";
+    }
+    return "internal_error";
+}
+
+const char *sbx_timeout_reason_name(sbx_timeout_reason reason)
+{
+    return reason == SBX_TIMEOUT_WALL ? "wall" : reason == SBX_TIMEOUT_CPU ? "cpu" : NULL;
+}
+
+void sbx_result_release(sbx_result *result)
+{
+    free(result->stdout_data);
+    free(result->stderr_data);
+    result->stdout_data = result->stderr_data = NULL;
+}
+
+int sbx_result_exit_status(const sbx_result *r)
+{
+    if (r->status == SBX_STATUS_INTERNAL_ERROR)
+        return SBX_SETUP_FAILED;
+    if (r->exited)
+        return r->exit_code;
+    return 128 + (r->signal ? r->signal : 9);
+}
+
+/* Copy bytes into a valid UTF-8 string, replacing each invalid sequence with U+FFFD. */
+static char *to_utf8(const char *data, size_t len, size_t *out_len)
+{
+    char *out = malloc(len * 3 + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)data;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = p[i];
+        size_t need = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = need > 0 && i + need <= len;
+        for (size_t k = 1; ok && k < need; k++)
+            ok = (p[i + k] & 0xC0) == 0x80;
+        if (ok && need == 2 && c < 0xC2)
+            ok = false; /* overlong */
+        if (ok && need == 3) {
+            unsigned cp = (c & 0x0Fu) << 12 | (p[i + 1] & 0x3Fu) << 6 | (p[i + 2] & 0x3Fu);
+            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
+        }
+        if (ok && need == 4) {
+            unsigned cp = (c & 0x07u) << 18 | (p[i + 1] & 0x3Fu) << 12 | (p[i + 2] & 0x3Fu) << 6 |
+                          (p[i + 3] & 0x3Fu);
+            ok = cp >= 0x10000 && cp <= 0x10FFFF;
+        }
+        if (!ok) {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i += 1;
+            continue;
+        }
+        memcpy(out + o, p + i, need);
+        o += need;
+        i += need;
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
+
+static json_t *output_json(const char *data, size_t len)
+{
+    size_t text_len = 0;
+    char *text = to_utf8(data ? data : "", data ? len : 0, &text_len);
+    if (!text)
+        return json_null();
+    json_t *value = json_stringn(text, text_len);
+    free(text);
+    return value;
+}
+
+json_t *sbx_result_to_json(const sbx_result *r)
+{
+    const char *reason = sbx_timeout_reason_name(r->timeout_reason);
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string(sbx_status_name(r->status)));
+    json_object_set_new(o, "exit_code", r->exited ? json_integer(r->exit_code) : json_null());
+    json_object_set_new(o, "signal", r->signal ? json_integer(r->signal) : json_null());
+    json_object_set_new(o, "timeout_reason", reason ? json_string(reason) : json_null());
+    json_object_set_new(o, "wall_ms", json_real((double)r->wall_us / 1000.0));
+    json_object_set_new(o, "cpu_ms", json_real((double)r->cpu_us / 1000.0));
+    json_object_set_new(o, "peak_memory_bytes", json_integer((json_int_t)r->peak_memory_bytes));
+    json_object_set_new(o, "oom_killed", json_boolean(r->oom_killed));
+    json_object_set_new(o, "stdout", output_json(r->stdout_data, r->stdout_len));
+    json_object_set_new(o, "stderr", output_json(r->stderr_data, r->stderr_len));
+    json_object_set_new(o, "stdout_truncated", json_boolean(r->stdout_truncated));
+    json_object_set_new(o, "stderr_truncated", json_boolean(r->stderr_truncated));
+    json_object_set_new(o, "message",
+                        r->message[0] ? output_json(r->message, strlen(r->message)) : json_null());
+    json_object_set_new(o, "cgroup", json_string(r->cgroup_version ? r->cgroup_version : "none"));
+    return o;
+}
