@@ -22,7 +22,7 @@ SAN_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) -O1 -g -fno-omit-frame-pointer 
 
 COMMON_SRC  := common/common.c
 SANDBOX_SRC := sandbox/profile.c sandbox/cgroup.c sandbox/rootfs.c sandbox/child.c \
-               sandbox/run.c sandbox/result.c sandbox/spawner.c
+               sandbox/run.c sandbox/result.c sandbox/message.c sandbox/spawner.c
 LIB_SRC     := $(COMMON_SRC) $(SANDBOX_SRC)
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ     := $(LIB_SRC:%.c=$(BUILD)/san/%.o)

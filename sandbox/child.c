@@ -81,15 +81,16 @@ static int arrange_fds(const sbx_child_args *a, int *sync_fd, hks_error *err)
     return 0;
 }
 
-static int wait_for_go(int sync_fd, hks_error *err)
+/* The supervisor says when the id maps are written ('m') and, later, when the sandbox is in its
+ * cgroup ('c'): the file system is built in between, while a v1 cgroup move is still going on. */
+static int wait_for(int sync_fd, char expected, hks_error *err)
 {
-    char go;
+    char got = 0;
     ssize_t n;
     do {
-        n = read(sync_fd, &go, 1);
+        n = read(sync_fd, &got, 1);
     } while (n < 0 && errno == EINTR);
-    close(sync_fd);
-    if (n != 1)
+    if (n != 1 || got != expected)
         return hks_fail(err, n < 0 ? errno : 0, "the supervisor went away before the sandbox started");
     return 0;
 }
@@ -256,15 +257,10 @@ void sbx_child_main(const sbx_child_args *args)
     if (arrange_fds(args, &sync_fd, &err) < 0)
         fail_setup(&err);
     int n_program_fds = 3 + (int)cfg->n_pass_fds;
-    if (wait_for_go(sync_fd, &err) < 0)
+    if (wait_for(sync_fd, 'm', &err) < 0)
         fail_setup(&err);
     if (become_sandbox_user(&err) < 0)
         fail_setup(&err);
-    /* Now in its own cgroup: make that the root of what the sandbox can see. */
-    if (unshare(CLONE_NEWCGROUP) < 0) {
-        hks_fail(&err, errno, "new cgroup namespace");
-        fail_setup(&err);
-    }
     if (sbx_rootfs_setup(cfg, &err) < 0)
         fail_setup(&err);
     if (sethostname(cfg->hostname, strlen(cfg->hostname)) < 0) {
@@ -276,6 +272,15 @@ void sbx_child_main(const sbx_child_args *args)
     const char *cwd = cfg->cwd ? cfg->cwd : "/tmp";
     if (chdir(cwd) < 0) {
         hks_fail(&err, errno, "chdir %s", cwd);
+        fail_setup(&err);
+    }
+
+    if (wait_for(sync_fd, 'c', &err) < 0)
+        fail_setup(&err);
+    close(sync_fd);
+    /* Now in its own cgroup: make that the root of what the sandbox can see. */
+    if (unshare(CLONE_NEWCGROUP) < 0) {
+        hks_fail(&err, errno, "new cgroup namespace");
         fail_setup(&err);
     }
 

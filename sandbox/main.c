@@ -365,7 +365,7 @@ int main(int argc, char **argv)
     }
     if (json) {
         json_t *record = sbx_result_to_json(&result);
-        json_dumpf(record, stdout, JSON_COMPACT);
+        json_dumpf(record, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
         fputc('\n', stdout);
         json_decref(record);
     } else if (result.status == SBX_STATUS_INTERNAL_ERROR) {

@@ -418,9 +418,15 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
 
     if (write_id_maps(run->pid, cfg, err) < 0)
         return abandon(run);
+    if (write(go_fd, "m", 1) != 1) {
+        hks_fail(err, errno, "start the sandbox");
+        return abandon(run);
+    }
+    /* A v1 move waits for an RCU grace period (milliseconds): the child builds its root
+     * meanwhile. v2 placed it with CLONE_INTO_CGROUP already. */
     if (run->cg.version == 1 && sbx_cgroup_attach(&run->cg, run->pid, err) < 0)
         return abandon(run);
-    if (write(go_fd, "g", 1) != 1) {
+    if (write(go_fd, "c", 1) != 1) {
         hks_fail(err, errno, "start the sandbox");
         return abandon(run);
     }

@@ -155,6 +155,39 @@ void sbx_run_finish(sbx_run *run, sbx_result *result);
 /* Start, wait and finish in one call. */
 int sbx_run_once(const sbx_config *cfg, sbx_result *result, hks_error *err);
 
+/* ---- the spawner: a single-threaded process that creates sandboxes for a threaded caller ----
+ *
+ * Messages are JSON objects, one per SOCK_SEQPACKET datagram (at most SBX_MSG_MAX bytes), with
+ * fds attached by SCM_RIGHTS:
+ *   -> {"op":"load_profile","id":N,"name":S,"path":P}        <- {"op":"loaded","id":N,"insns":I}
+ *   -> {"op":"run","id":N,"profile":S,"argv":[..],"env":[..],"cwd":S,"hostname":S,
+ *       "mounts":[{"source":S,"target":S,"writable":B}],"limits":{<sbx_limits names>},
+ *       "network":B,"stdin":B,"pass_fds":K}  fds: [stdin if "stdin"] + K fds handed over
+ *                                             <- {"op":"started","id":N,"pid":P}
+ *                                             <- {"op":"result","id":N,"result":{record}}
+ *                                                fds: [stdout memfd, stderr memfd]; the record's
+ *                                                "stdout"/"stderr" are left out
+ *   -> {"op":"kill","id":N}                   (the run's result then says "killed")
+ *   <- {"op":"error","id":N,"message":S}       for a request that could not be carried out
+ * Closing the socket kills every sandbox, removes their cgroups and ends the spawner. */
+
+#define SBX_MSG_MAX (64 * 1024)
+#define SBX_MSG_MAX_FDS 16
+
+typedef struct sbx_spawner sbx_spawner;
+
+/* Fork the spawner (call before starting any thread). */
+int sbx_spawner_start(sbx_spawner **out, hks_error *err);
+int sbx_spawner_fd(const sbx_spawner *spawner);
+/* Close the socket, wait for the spawner to clean up and exit. Returns its exit status. */
+int sbx_spawner_stop(sbx_spawner *spawner);
+/* Serve requests on sock until it closes; returns the process exit status. */
+int sbx_spawner_serve(int sock);
+
+/* Send one message with fds / receive one (caller owns *msg and the received fds). */
+int sbx_msg_send(int sock, json_t *msg, const int *fds, size_t n_fds, hks_error *err);
+int sbx_msg_recv(int sock, json_t **msg, int *fds, size_t *n_fds, hks_error *err);
+
 /* Remove cgroups that earlier sandboxes of this host left behind (after a crash). Returns how
  * many were removed. */
 int sbx_cgroup_sweep(const char *cgroup_parent, hks_error *err);

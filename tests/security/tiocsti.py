@@ -26,16 +26,36 @@ def sti(fd, cmd):
     return sysc("ioctl", fd, cmd, c)
 
 
+def make_ctty(fd):
+    """Strongest setup for the attack: become a session leader (we run in a
+    forked child, so setsid() works) and make the tty our controlling
+    terminal; without a seccomp rule TIOCSTI then succeeds on it."""
+    try:
+        os.setsid()
+    except OSError:
+        pass
+    if os.isatty(fd):
+        return sysc("ioctl", fd, TIOCSCTTY, 0)
+    return None
+
+
+def sti_ctty(fd, cmd):
+    ctty = make_ctty(fd)
+    res = sti(fd, cmd)
+    res["tiocsctty"] = ctty
+    return res
+
+
 info = {"isatty": {fd: os.isatty(fd) for fd in (0, 1, 2)}}
 results = {}
 for fd in (0, 1, 2):
-    results["ioctl(%d, TIOCSTI)" % fd] = attempt(lambda fd=fd: sti(fd, TIOCSTI))
-    results["ioctl(%d, 0x100005412)" % fd] = attempt(lambda fd=fd: sti(fd, TIOCSTI_HIGH))
+    results["ioctl(%d, TIOCSTI)" % fd] = attempt(lambda fd=fd: sti_ctty(fd, TIOCSTI))
+    results["ioctl(%d, 0x100005412)" % fd] = attempt(lambda fd=fd: sti_ctty(fd, TIOCSTI_HIGH))
 
 
 def pty_attack(cmd):
     master, slave = os.openpty()
-    r = sysc("ioctl", slave, TIOCSCTTY, 0)
+    r = make_ctty(slave)
     res = sti(slave, cmd)
     res["tiocsctty"] = r
     if res["errno"] == 0:
