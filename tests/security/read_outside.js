@@ -22,4 +22,9 @@ const results = {
   'read secret via ../ from /code': tryOp(() => fs.readFileSync('/code/../../..' + secretFile).length, ENOENT),
   'read secret via /proc/1/root': tryOp(() => fs.readFileSync('/proc/1/root' + secretFile).length, ['ENOENT', 'EACCES']),
 };
+// paths of another (concurrently running) sandbox: its bind target and host source
+for (const p of (process.env.HKS_OTHER_PATHS || '').split(':').filter(Boolean)) {
+  results['other sandbox: read ' + p] = tryOp(() => fs.readFileSync(p).length, ENOENT);
+  results['other sandbox: list ' + path.dirname(p)] = tryOp(() => fs.readdirSync(path.dirname(p)).join(','), ENOENT);
+}
 finish('read_outside', results);

@@ -17,6 +17,8 @@ gate("read_outside")
 secret_dir = os.environ.get("HKS_SECRET_DIR", "/nonexistent-secret-dir")
 secret_file = os.environ.get("HKS_SECRET_FILE", os.path.join(secret_dir, "secret.txt"))
 secret_name = os.path.basename(secret_file)
+# paths of another (concurrently running) sandbox: its bind target and host source
+other_paths = [p for p in os.environ.get("HKS_OTHER_PATHS", "").split(":") if p]
 
 
 def try_read(path):
@@ -51,6 +53,9 @@ strict = {
     "read secret via /proc/self/root": try_read("/proc/self/root" + secret_file),
     "read secret via ../ from /code": try_read("/code/../../../.." + secret_file),
 }
+for p in other_paths:
+    strict["other sandbox: read " + p] = try_read(p)
+    strict["other sandbox: list " + os.path.dirname(p)] = try_list(os.path.dirname(p))
 # may be ENOENT or EACCES (pid 1 may be the sandbox's own init), never readable
 lenient = {
     "read secret via /proc/1/root": try_read("/proc/1/root" + secret_file),
