@@ -82,7 +82,7 @@ static int parse_scaled(const char *text, const char *const *units, const double
 int hks_parse_size(const char *text, unsigned long long *out)
 {
     static const char *const units[] = {"b", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib"};
-    static const double scales[] = {1,         1024.0,    1024.0,    1024.0,    1048576.0,
+    static const double scales[] = {1,         1024.0,    1024.0,     1024.0,     1048576.0,
                                     1048576.0, 1048576.0, 1073741824, 1073741824, 1073741824};
     return parse_scaled(text, units, scales, HKS_ARRAY_LEN(units), 1, out);
 }

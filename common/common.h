@@ -19,7 +19,8 @@ typedef struct hks_error {
 } hks_error;
 
 /* Fill err ("fmt: strerror(errnum)") and return -1, so callers can `return hks_fail(...)`. */
-int hks_fail(hks_error *err, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int hks_fail(hks_error *err, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Prefix the existing message with more context: "context: previous". Returns -1. */
 int hks_wrap(hks_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -46,10 +47,10 @@ static inline void hks_closedirp(DIR **d)
         closedir(*d);
 }
 
-#define cleanup_free    __attribute__((cleanup(hks_freep)))
-#define cleanup_fd      __attribute__((cleanup(hks_closep)))
-#define cleanup_file    __attribute__((cleanup(hks_fclosep)))
-#define cleanup_dir     __attribute__((cleanup(hks_closedirp)))
+#define cleanup_free __attribute__((cleanup(hks_freep)))
+#define cleanup_fd   __attribute__((cleanup(hks_closep)))
+#define cleanup_file __attribute__((cleanup(hks_fclosep)))
+#define cleanup_dir  __attribute__((cleanup(hks_closedirp)))
 
 /* Take ownership out of a cleanup variable. */
 #define steal_pointer(pp)                                                                          \

@@ -19,8 +19,8 @@
 
 typedef struct cgroup_layout {
     int version;
-    char v2_root[PATH_MAX];        /* mount point of the unified hierarchy */
-    char v1_mount[4][PATH_MAX];    /* memory, pids, cpu, cpuacct */
+    char v2_root[PATH_MAX];     /* mount point of the unified hierarchy */
+    char v1_mount[4][PATH_MAX]; /* memory, pids, cpu, cpuacct */
 } cgroup_layout;
 
 enum { V1_MEMORY, V1_PIDS, V1_CPU, V1_CPUACCT };
@@ -89,8 +89,7 @@ static int detect_layout(cgroup_layout *layout, hks_error *err)
 }
 
 /* The caller's own cgroup in a hierarchy, from /proc/self/cgroup ("0::/x" for v2). */
-static int own_cgroup(int version, const char *controller, char *out, size_t size,
-                      hks_error *err)
+static int own_cgroup(int version, const char *controller, char *out, size_t size, hks_error *err)
 {
     cleanup_file FILE *f = fopen("/proc/self/cgroup", "re");
     if (!f)
@@ -140,7 +139,8 @@ static uint64_t read_u64(const char *dir, const char *file, const char *key)
     if (!key)
         return strtoull(buf, NULL, 10);
     size_t klen = strlen(key);
-    for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    for (char *line = buf; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
             return strtoull(line + klen + 1, NULL, 10);
     }
@@ -152,8 +152,8 @@ static void unique_name(char *out, size_t size)
     static atomic_uint counter;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    snprintf(out, size, CGROUP_NAME_PREFIX "%d-%u-%lx", (int)getpid(), atomic_fetch_add(&counter, 1),
-             (unsigned long)ts.tv_nsec);
+    snprintf(out, size, CGROUP_NAME_PREFIX "%d-%u-%lx", (int)getpid(),
+             atomic_fetch_add(&counter, 1), (unsigned long)ts.tv_nsec);
 }
 
 /* On v2 a cgroup with processes cannot enable controllers for children ("no internal
@@ -187,7 +187,7 @@ static int v2_prepare_parent(const char *parent, hks_error *err)
 static int parent_dir(const cgroup_layout *layout, const char *mount, const char *controller,
                       const char *parent, char *out, size_t size, hks_error *err)
 {
-    char own[PATH_MAX];
+    char own[PATH_MAX] = "";
     if (parent) {
         snprintf(own, sizeof(own), "%s", parent);
     } else if (own_cgroup(layout->version, controller, own, sizeof(own), err) < 0) {
@@ -215,7 +215,7 @@ static int create_v2(sbx_cgroup *cg, const cgroup_layout *layout, const char *pa
                      const sbx_limits *l, const char *name, hks_error *err)
 {
     char base[PATH_MAX];
-    if (parent_dir(layout, layout->v2_root, NULL, parent, base, sizeof(base), err) < 0)
+    if (parent_dir(layout, layout->v2_root, "", parent, base, sizeof(base), err) < 0)
         return -1;
     if (mkdir(base, 0755) < 0 && errno != EEXIST)
         return hks_fail(err, errno, "create cgroup parent %s", base);
@@ -233,7 +233,7 @@ static int create_v2(sbx_cgroup *cg, const cgroup_layout *layout, const char *pa
     snprintf(value, sizeof(value), "%llu", (unsigned long long)l->pids);
     if (write_control(cg->v2, "pids.max", value, false, err) < 0)
         return -1;
-    snprintf(value, sizeof(value), "%llu 100000", (unsigned long long)(l->cpu_millis * 100));
+    snprintf(value, sizeof(value), "%llu 100000", (unsigned long long)l->cpu_millis * 100ULL);
     return write_control(cg->v2, "cpu.max", value, false, err);
 }
 
@@ -246,7 +246,8 @@ static int create_v1(sbx_cgroup *cg, const cgroup_layout *layout, const char *pa
         if (!layout->v1_mount[i][0])
             continue;
         /* cpu and cpuacct are often one hierarchy ("cpu,cpuacct") */
-        if (i == V1_CPUACCT && strcmp(layout->v1_mount[V1_CPU], layout->v1_mount[V1_CPUACCT]) == 0) {
+        if (i == V1_CPUACCT &&
+            strcmp(layout->v1_mount[V1_CPU], layout->v1_mount[V1_CPUACCT]) == 0) {
             snprintf(cg->cpuacct, sizeof(cg->cpuacct), "%s", cg->cpu);
             continue;
         }
@@ -266,15 +267,14 @@ static int create_v1(sbx_cgroup *cg, const cgroup_layout *layout, const char *pa
     snprintf(value, sizeof(value), "%llu", (unsigned long long)l->pids);
     if (write_control(cg->pids, "pids.max", value, false, err) < 0)
         return -1;
-    snprintf(value, sizeof(value), "%llu", (unsigned long long)(l->cpu_millis * 100));
+    snprintf(value, sizeof(value), "%llu", (unsigned long long)l->cpu_millis * 100ULL);
     if (write_control(cg->cpu, "cpu.cfs_period_us", "100000", false, err) < 0 ||
         write_control(cg->cpu, "cpu.cfs_quota_us", value, false, err) < 0)
         return -1;
     return 0;
 }
 
-int sbx_cgroup_create(sbx_cgroup *cg, const char *parent, const sbx_limits *limits,
-                      hks_error *err)
+int sbx_cgroup_create(sbx_cgroup *cg, const char *parent, const sbx_limits *limits, hks_error *err)
 {
     memset(cg, 0, sizeof(*cg));
     static cgroup_layout layout;
@@ -383,7 +383,7 @@ static int remove_dir(const char *dir, hks_error *err)
         if (errno != EBUSY)
             return hks_fail(err, errno, "remove cgroup %s", dir);
         kill_procs(dir);
-        struct timespec ts = {.tv_nsec = 5 * 1000 * 1000};
+        struct timespec ts = {.tv_nsec = 5L * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     return hks_fail(err, EBUSY, "remove cgroup %s", dir);
@@ -442,7 +442,7 @@ int sbx_cgroup_sweep(const char *cgroup_parent, hks_error *err)
     int removed = 0;
     char base[PATH_MAX];
     if (layout.version == 2) {
-        if (parent_dir(&layout, layout.v2_root, NULL, cgroup_parent, base, sizeof(base), err) < 0 ||
+        if (parent_dir(&layout, layout.v2_root, "", cgroup_parent, base, sizeof(base), err) < 0 ||
             sweep_dir(base, &removed, err) < 0)
             return -1;
         return removed;

@@ -91,7 +91,8 @@ static int wait_for(int sync_fd, char expected, hks_error *err)
         n = read(sync_fd, &got, 1);
     } while (n < 0 && errno == EINTR);
     if (n != 1 || got != expected)
-        return hks_fail(err, n < 0 ? errno : 0, "the supervisor went away before the sandbox started");
+        return hks_fail(err, n < 0 ? errno : 0,
+                        "the supervisor went away before the sandbox started");
     return 0;
 }
 
@@ -184,7 +185,8 @@ static void exec_program(char *const *argv, char *const *env)
     for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
         const char *end = strchrnul(p, ':');
         char full[PATH_MAX];
-        if (snprintf(full, sizeof(full), "%.*s/%s", (int)(end - p), p, argv[0]) < (int)sizeof(full)) {
+        if (snprintf(full, sizeof(full), "%.*s/%s", (int)(end - p), p, argv[0]) <
+            (int)sizeof(full)) {
             execve(full, argv, env);
             if (errno != ENOENT)
                 saved = errno;

@@ -22,17 +22,16 @@ int sbx_profile_install(const sbx_profile *profile);
 
 /* ---- cgroup.c ---- */
 typedef struct sbx_cgroup {
-    int version;                /* 0: none, 1, 2 */
-    char v2[PATH_MAX];          /* v2: the sandbox's cgroup directory */
-    char memory[PATH_MAX];      /* v1: one directory per controller */
+    int version;           /* 0: none, 1, 2 */
+    char v2[PATH_MAX];     /* v2: the sandbox's cgroup directory */
+    char memory[PATH_MAX]; /* v1: one directory per controller */
     char pids[PATH_MAX];
     char cpu[PATH_MAX];
     char cpuacct[PATH_MAX];
 } sbx_cgroup;
 
 /* Create the sandbox's cgroup under parent (NULL: below the caller's own) and apply limits. */
-int sbx_cgroup_create(sbx_cgroup *cg, const char *parent, const sbx_limits *limits,
-                      hks_error *err);
+int sbx_cgroup_create(sbx_cgroup *cg, const char *parent, const sbx_limits *limits, hks_error *err);
 /* An O_DIRECTORY fd of the v2 cgroup for CLONE_INTO_CGROUP, or -1 for v1. */
 int sbx_cgroup_open_fd(const sbx_cgroup *cg, hks_error *err);
 /* v1: move pid into every controller's directory (v2 uses CLONE_INTO_CGROUP). */
@@ -47,8 +46,8 @@ const char *sbx_cgroup_version_name(const sbx_cgroup *cg);
 /* ---- child.c: runs in the cloned child, never returns ---- */
 typedef struct sbx_child_args {
     const sbx_config *cfg;
-    int sync_fd;    /* read end: one byte once maps and cgroup are in place */
-    int report_fd;  /* write end: setup errors and the program's wait status */
+    int sync_fd;   /* read end: one byte once maps and cgroup are in place */
+    int report_fd; /* write end: setup errors and the program's wait status */
     int stdin_fd;
     int stdout_fd;
     int stderr_fd;

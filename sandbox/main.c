@@ -7,7 +7,7 @@
 #include <string.h>
 
 #define MAX_MOUNTS 32
-#define MAX_ENV 64
+#define MAX_ENV    64
 
 static const char usage[] =
     "Usage: hks-sandbox [OPTIONS] -- PROGRAM [ARGS...]\n"
@@ -358,6 +358,10 @@ int main(int argc, char **argv)
             snprintf(result.message, sizeof(result.message), "%s", err.msg);
         } else {
             fprintf(stderr, "hks-sandbox: %s\n", err.msg);
+            if (geteuid() != 0 && err.errnum == EACCES && strstr(err.msg, "cgroup"))
+                fputs("hint: without cgroup delegation, run with --no-cgroup (no memory, pids or "
+                      "CPU bandwidth limit)\n",
+                      stderr);
             return 125;
         }
     } else {

@@ -16,7 +16,7 @@ int sbx_msg_send(int sock, json_t *msg, const int *fds, size_t n_fds, hks_error 
         return hks_fail(err, EMSGSIZE, "message of %zu bytes", len);
     struct iovec iov = {.iov_base = text, .iov_len = len};
     union {
-        char buf[CMSG_SPACE(sizeof(int) * SBX_MSG_MAX_FDS)];
+        char buf[CMSG_SPACE(sizeof(int) * (size_t)SBX_MSG_MAX_FDS)];
         struct cmsghdr align;
     } control;
     memset(&control, 0, sizeof(control));
@@ -43,17 +43,18 @@ int sbx_msg_recv(int sock, json_t **msg, int *fds, size_t *n_fds, hks_error *err
 {
     *msg = NULL;
     *n_fds = 0;
-    cleanup_free char *buf = malloc(SBX_MSG_MAX + 1);
+    cleanup_free char *buf = malloc((size_t)SBX_MSG_MAX + 1);
     if (!buf)
         return hks_fail(err, ENOMEM, "message buffer");
-    struct iovec iov = {.iov_base = buf, .iov_len = SBX_MSG_MAX + 1};
+    struct iovec iov = {.iov_base = buf, .iov_len = (size_t)SBX_MSG_MAX + 1};
     union {
-        char buf[CMSG_SPACE(sizeof(int) * SBX_MSG_MAX_FDS)];
+        char buf[CMSG_SPACE(sizeof(int) * (size_t)SBX_MSG_MAX_FDS)];
         struct cmsghdr align;
     } control;
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-        .msg_controllen = sizeof(control.buf)};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control.buf,
+                        .msg_controllen = sizeof(control.buf)};
     ssize_t n;
     do {
         n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);

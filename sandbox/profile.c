@@ -73,9 +73,12 @@ static bool op_from_name(const char *name, enum scmp_compare *out)
         const char *name;
         enum scmp_compare op;
     } ops[] = {
-        {"SCMP_CMP_NE", SCMP_CMP_NE}, {"SCMP_CMP_LT", SCMP_CMP_LT},
-        {"SCMP_CMP_LE", SCMP_CMP_LE}, {"SCMP_CMP_EQ", SCMP_CMP_EQ},
-        {"SCMP_CMP_GE", SCMP_CMP_GE}, {"SCMP_CMP_GT", SCMP_CMP_GT},
+        {"SCMP_CMP_NE", SCMP_CMP_NE},
+        {"SCMP_CMP_LT", SCMP_CMP_LT},
+        {"SCMP_CMP_LE", SCMP_CMP_LE},
+        {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+        {"SCMP_CMP_GE", SCMP_CMP_GE},
+        {"SCMP_CMP_GT", SCMP_CMP_GT},
         {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
     };
     for (size_t i = 0; i < HKS_ARRAY_LEN(ops); i++) {
@@ -285,7 +288,8 @@ static int add_rule(scmp_filter_ctx ctx, json_t *rule, size_t index, uint32_t de
     uint32_t action;
     if (!json_is_string(action_json) ||
         !action_from_name(json_string_value(action_json), (uint32_t)errno_ret, &action))
-        return problem(w, field, "action %s is not supported (ALLOW, ERRNO, KILL, KILL_PROCESS, TRAP, LOG)",
+        return problem(w, field,
+                       "action %s is not supported (ALLOW, ERRNO, KILL, KILL_PROCESS, TRAP, LOG)",
                        json_is_string(action_json) ? json_string_value(action_json) : "(missing)");
 
     char args_field[96];
@@ -523,7 +527,8 @@ int sbx_profile_check(const char *path, FILE *report, hks_error *err)
     sbx_profile profile = {0};
     json_t *da = json_object_get(root, "defaultAction");
     if (json_is_string(da) && strcmp(json_string_value(da), "SCMP_ACT_ALLOW") == 0)
-        problem(&w, "defaultAction", "SCMP_ACT_ALLOW makes the profile a denylist; use an allowlist");
+        problem(&w, "defaultAction",
+                "SCMP_ACT_ALLOW makes the profile a denylist; use an allowlist");
     int rc = compile(root, false, &w, &profile);
     json_decref(root);
     free(profile.insns);

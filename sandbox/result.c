@@ -85,7 +85,11 @@ static char *to_utf8(const char *data, size_t len, size_t *out_len)
     const unsigned char *p = (const unsigned char *)data;
     for (size_t i = 0; i < len;) {
         unsigned char c = p[i];
-        size_t need = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        size_t need = c < 0x80         ? 1
+                      : (c >> 5) == 6  ? 2
+                      : (c >> 4) == 14 ? 3
+                      : (c >> 3) == 30 ? 4
+                                       : 0;
         bool ok = need > 0 && i + need <= len;
         for (size_t k = 1; ok && k < need; k++)
             ok = (p[i + k] & 0xC0) == 0x80;

@@ -13,11 +13,11 @@
 
 /* Where the new root is assembled: an existing directory of every host; what it covered in our
  * private mount namespace does not matter because sources are cloned before. */
-#define STAGING "/tmp"
+#define STAGING   "/tmp"
 #define MAX_BINDS 64
 
 typedef struct prepared_bind {
-    int tree_fd;          /* detached clone of the source (open_tree) */
+    int tree_fd; /* detached clone of the source (open_tree) */
     char target[PATH_MAX];
     bool is_dir;
     char symlink[PATH_MAX]; /* runtime dirs that are symlinks on the host (merged /usr) */
@@ -145,11 +145,14 @@ static int write_inside(const char *inside, const char *content, hks_error *err)
 static int make_dev(const sbx_config *cfg, hks_error *err)
 {
     char options[64];
-    if (mount_fs("tmpfs", "/dev", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64", err) < 0)
+    if (mount_fs("tmpfs", "/dev", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64", err) <
+        0)
         return -1;
     static const char *const links[][2] = {
-        {"/proc/self/fd", "/dev/fd"},      {"/proc/self/fd/0", "/dev/stdin"},
-        {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
+        {"/proc/self/fd", "/dev/fd"},
+        {"/proc/self/fd/0", "/dev/stdin"},
+        {"/proc/self/fd/1", "/dev/stdout"},
+        {"/proc/self/fd/2", "/dev/stderr"},
     };
     for (size_t i = 0; i < HKS_ARRAY_LEN(links); i++) {
         char path[PATH_MAX];
@@ -201,7 +204,8 @@ static int pivot_into_staging(hks_error *err)
 
 static int clone_all_sources(const sbx_config *cfg, bind_list *binds, hks_error *err)
 {
-    static const char *const runtime[] = {"/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"};
+    static const char *const runtime[] = {"/usr",   "/bin",   "/sbin",  "/lib",
+                                          "/lib64", "/lib32", "/libx32"};
     const unsigned ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
     for (size_t i = 0; i < HKS_ARRAY_LEN(runtime); i++) {
         if (access(runtime[i], F_OK) < 0 && errno == ENOENT)
@@ -216,7 +220,8 @@ static int clone_all_sources(const sbx_config *cfg, bind_list *binds, hks_error 
             return -1;
     }
     if (cfg->network) {
-        static const char *const net_files[] = {"/etc/resolv.conf", "/etc/ssl", "/etc/nsswitch.conf"};
+        static const char *const net_files[] = {"/etc/resolv.conf", "/etc/ssl",
+                                                "/etc/nsswitch.conf"};
         for (size_t i = 0; i < HKS_ARRAY_LEN(net_files); i++) {
             if (access(net_files[i], F_OK) == 0 &&
                 clone_source(binds, net_files[i], net_files[i], ro, false, err) < 0)
@@ -225,7 +230,8 @@ static int clone_all_sources(const sbx_config *cfg, bind_list *binds, hks_error 
     }
     for (size_t i = 0; i < cfg->n_mounts; i++) {
         const sbx_mount *m = &cfg->mounts[i];
-        unsigned attr = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (m->writable ? 0 : MOUNT_ATTR_RDONLY);
+        unsigned attr =
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (m->writable ? 0 : MOUNT_ATTR_RDONLY);
         if (clone_source(binds, m->source, m->target, attr, false, err) < 0)
             return -1;
     }
@@ -248,7 +254,7 @@ int sbx_rootfs_setup(const sbx_config *cfg, hks_error *err)
     char options[128];
     snprintf(options, sizeof(options), "mode=1777,size=%llu,nr_inodes=%llu",
              (unsigned long long)cfg->limits.tmpfs_bytes,
-             (unsigned long long)(cfg->limits.tmpfs_bytes / 4096 + 64));
+             (unsigned long long)cfg->limits.tmpfs_bytes / 4096ULL + 64ULL);
     if (rc == 0)
         rc = mount_fs("tmpfs", "/tmp", MS_NOSUID | MS_NODEV, options, err);
     if (rc == 0)

@@ -26,12 +26,12 @@ typedef enum kill_reason {
 } kill_reason;
 
 typedef struct output_stream {
-    int fd;             /* read end, non-blocking; -1 at EOF */
+    int fd; /* read end, non-blocking; -1 at EOF */
     char *data;
     size_t len, cap;
     uint64_t max;
     bool truncated;
-    int sink;           /* forward mode: where the bytes go */
+    int sink; /* forward mode: where the bytes go */
 } output_stream;
 
 struct sbx_run {
@@ -47,7 +47,7 @@ struct sbx_run {
     uint64_t start_us, end_us;
     uint64_t wall_deadline_us;
     uint64_t next_cpu_check_us;
-    unsigned cpus;       /* how many cores the sandbox can use at once */
+    unsigned cpus; /* how many cores the sandbox can use at once */
     kill_reason killed;
     bool exited;
     bool reaped;
@@ -132,7 +132,7 @@ static void read_stream(sbx_run *run, output_stream *s)
             (void)hks_write_all(s->sink, buf, keep);
             s->len += keep;
         } else if (keep > 0) {
-            if (s->len + keep + 1 > s->cap) {
+            if (!s->data || s->len + keep + 1 > s->cap) {
                 size_t cap = s->cap ? s->cap : 4096;
                 while (cap < s->len + keep + 1)
                     cap *= 2;
@@ -566,7 +566,7 @@ void sbx_run_finish(sbx_run *run, sbx_result *r)
 int sbx_run_once(const sbx_config *cfg, sbx_result *result, hks_error *err)
 {
     sbx_run *run = NULL;
-    if (sbx_run_start(cfg, &run, err) < 0)
+    if (sbx_run_start(cfg, &run, err) < 0 || !run)
         return -1;
     sbx_run_finish(run, result);
     return 0;

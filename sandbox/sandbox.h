@@ -42,17 +42,17 @@ typedef struct sbx_mount {
 } sbx_mount;
 
 typedef struct sbx_limits {
-    uint64_t memory_bytes;  /* cgroup memory limit, swap disabled */
-    uint64_t pids;          /* cgroup pids limit */
-    uint64_t cpu_millis;    /* CPU bandwidth in thousandths of a core (1000 = one core) */
-    uint64_t wall_ms;       /* wall-clock limit */
-    uint64_t cpu_ms;        /* CPU time limit of the whole sandbox */
-    uint64_t tmpfs_bytes;   /* size of /tmp */
-    uint64_t shm_bytes;     /* size of /dev/shm */
-    uint64_t fsize_bytes;   /* RLIMIT_FSIZE */
-    uint64_t nofile;        /* RLIMIT_NOFILE */
-    uint64_t stdout_max;    /* bytes kept of stdout; more kills the sandbox (output_limit) */
-    uint64_t stderr_max;    /* bytes kept of stderr */
+    uint64_t memory_bytes; /* cgroup memory limit, swap disabled */
+    uint64_t pids;         /* cgroup pids limit */
+    uint64_t cpu_millis;   /* CPU bandwidth in thousandths of a core (1000 = one core) */
+    uint64_t wall_ms;      /* wall-clock limit */
+    uint64_t cpu_ms;       /* CPU time limit of the whole sandbox */
+    uint64_t tmpfs_bytes;  /* size of /tmp */
+    uint64_t shm_bytes;    /* size of /dev/shm */
+    uint64_t fsize_bytes;  /* RLIMIT_FSIZE */
+    uint64_t nofile;       /* RLIMIT_NOFILE */
+    uint64_t stdout_max;   /* bytes kept of stdout; more kills the sandbox (output_limit) */
+    uint64_t stderr_max;   /* bytes kept of stderr */
 } sbx_limits;
 
 /* Where the program's output goes. */
@@ -62,23 +62,23 @@ typedef enum sbx_output_mode {
 } sbx_output_mode;
 
 typedef struct sbx_config {
-    char *const *argv;      /* argv[0] is an absolute path inside the sandbox */
-    char *const *env;       /* NULL-terminated "K=V"; a minimal default is used when NULL */
-    const char *cwd;        /* inside; default /code if mounted, else /tmp */
-    const char *hostname;   /* default "sandbox" */
+    char *const *argv;       /* argv[0] is an absolute path inside the sandbox */
+    char *const *env;        /* NULL-terminated "K=V"; a minimal default is used when NULL */
+    const char *cwd;         /* inside; default /code if mounted, else /tmp */
+    const char *hostname;    /* default "sandbox" */
     const sbx_mount *mounts; /* in addition to the runtime binds (/usr, /lib*, /bin, /sbin) */
     size_t n_mounts;
     const sbx_profile *profile; /* required */
     sbx_limits limits;
-    bool network;           /* share the host network namespace (the profile then allows inet) */
-    bool use_cgroup;        /* false only when running without cgroup delegation */
+    bool network;              /* share the host network namespace (the profile then allows inet) */
+    bool use_cgroup;           /* false only when running without cgroup delegation */
     const char *cgroup_parent; /* NULL: a child of the caller's own cgroup */
-    uid_t host_uid;         /* host uid the sandbox user maps to (root only; else getuid()) */
+    uid_t host_uid;            /* host uid the sandbox user maps to (root only; else getuid()) */
     gid_t host_gid;
-    int stdin_fd;           /* -1: /dev/null */
+    int stdin_fd; /* -1: /dev/null */
     sbx_output_mode output;
     int stdout_sink, stderr_sink; /* for SBX_OUTPUT_FORWARD */
-    const int *pass_fds;    /* handed to the program as fds 3, 4, ... */
+    const int *pass_fds;          /* handed to the program as fds 3, 4, ... */
     size_t n_pass_fds;
 } sbx_config;
 
@@ -106,9 +106,9 @@ typedef enum sbx_timeout_reason {
 
 typedef struct sbx_result {
     sbx_status status;
-    bool exited;           /* exit_code is valid */
+    bool exited; /* exit_code is valid */
     int exit_code;
-    int signal;            /* 0 when not killed by a signal */
+    int signal; /* 0 when not killed by a signal */
     sbx_timeout_reason timeout_reason;
     uint64_t wall_us;
     uint64_t cpu_us;
@@ -171,7 +171,7 @@ int sbx_run_once(const sbx_config *cfg, sbx_result *result, hks_error *err);
  *   <- {"op":"error","id":N,"message":S}       for a request that could not be carried out
  * Closing the socket kills every sandbox, removes their cgroups and ends the spawner. */
 
-#define SBX_MSG_MAX (64 * 1024)
+#define SBX_MSG_MAX     (64 * 1024)
 #define SBX_MSG_MAX_FDS 16
 
 typedef struct sbx_spawner sbx_spawner;

@@ -14,9 +14,9 @@
 #include <sys/wait.h>
 
 #define MAX_PROFILES 16
-#define MAX_JOBS 1024
-#define MAX_ARGS 256
-#define MAX_MOUNTS 32
+#define MAX_JOBS     1024
+#define MAX_ARGS     256
+#define MAX_MOUNTS   32
 
 typedef struct named_profile {
     char name[64];
@@ -26,7 +26,7 @@ typedef struct named_profile {
 
 typedef struct job {
     json_int_t id;
-    json_t *request;    /* owns the strings the config points to */
+    json_t *request; /* owns the strings the config points to */
     char *argv[MAX_ARGS + 1];
     char *env[MAX_ARGS + 1];
     sbx_mount mounts[MAX_MOUNTS];
@@ -178,7 +178,8 @@ static int parse_mounts(json_t *mounts, job *j, hks_error *err)
         const char *target = json_string_value(json_object_get(m, "target"));
         if (!source || !target || target[0] != '/')
             return hks_fail(err, 0, "mounts[%zu] needs a source and an absolute target", i);
-        j->mounts[i] = (sbx_mount){.source = source, .target = target,
+        j->mounts[i] = (sbx_mount){.source = source,
+                                   .target = target,
                                    .writable = json_is_true(json_object_get(m, "writable"))};
     }
     j->cfg.mounts = j->mounts;
@@ -224,8 +225,8 @@ static int decode_run(spawner_state *s, job *j, hks_error *err)
     }
     json_t *pass = json_object_get(r, "pass_fds");
     size_t n_pass = json_is_integer(pass) ? (size_t)json_integer_value(pass) : 0;
-    if (pass && (!json_is_integer(pass) || json_integer_value(pass) < 0 ||
-                 next + n_pass != j->n_fds))
+    if (pass &&
+        (!json_is_integer(pass) || json_integer_value(pass) < 0 || next + n_pass != j->n_fds))
         return hks_fail(err, 0, "pass_fds must count the fds attached after stdin");
     if (!pass && next != j->n_fds)
         return hks_fail(err, 0, "%zu fds attached but none expected", j->n_fds);
@@ -276,8 +277,8 @@ static void start_run(spawner_state *s, json_int_t id, json_t *msg, int *fds, si
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)slot + 1};
     epoll_ctl(s->epfd, EPOLL_CTL_ADD, sbx_run_fd(j->run), &ev);
     s->jobs[slot] = j;
-    json_t *started = json_pack("{s:s, s:I, s:i}", "op", "started", "id", id, "pid",
-                                (int)sbx_run_pid(j->run));
+    json_t *started =
+        json_pack("{s:s, s:I, s:i}", "op", "started", "id", id, "pid", (int)sbx_run_pid(j->run));
     (void)sbx_msg_send(s->sock, started, NULL, 0, &err);
     json_decref(started);
 }

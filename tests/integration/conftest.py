@@ -19,9 +19,11 @@ import itertools
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import warnings
@@ -359,18 +361,41 @@ def sandbox(sandbox_bin, suite_snapshot, profile_deny_errnos):
     return run
 
 
+def make_host_dir(prefix, mode=0o755):
+    """A directory under /tmp that the sandbox's host uid can reach (pytest's
+    tmp_path lives under a 0700 directory, which bind sources must not)."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="sectest-%s-" % prefix, dir="/tmp"))
+    os.chmod(d, mode)
+    return d
+
+
+@pytest.fixture
+def host_dir():
+    made = []
+
+    def make(prefix="dir", mode=0o755):
+        d = make_host_dir(prefix, mode)
+        made.append(d)
+        return d
+    yield make
+    for d in made:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def sandbox_host_uid(sandbox, tmp_path_factory):
+def sandbox_host_uid(sandbox):
     """The host uid the sandbox user (uid 1000 inside) maps to, learned from
     the owner of a file the sandbox creates in a bound directory."""
-    d = tmp_path_factory.mktemp("uidprobe")
-    os.chmod(d, 0o777)
-    rec = sandbox(["--bind", "%s:/out" % d], None,
-                  [PYTHON, "-c", "open('/out/probe', 'w').write('x')", MARKER])
-    probe = d / "probe"
-    if rec["status"] != "ok" or not probe.exists():
-        return 101000
-    return probe.stat().st_uid
+    d = make_host_dir("uidprobe", 0o777)
+    try:
+        rec = sandbox(["--bind", "%s:/out" % d], None,
+                      [PYTHON, "-c", "open('/out/probe', 'w').write('x')", MARKER])
+        probe = d / "probe"
+        if rec["status"] != "ok" or not probe.exists():
+            return 101000
+        return probe.stat().st_uid
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ import uuid
 
 import pytest
 
-from conftest import (NODE, PYTHON, SECURITY_DIR, SUITE_MARKER, js, leftovers_since, mounts, pgrep,
-                      procs_with, py)
+from conftest import (NODE, PYTHON, SECURITY_DIR, SUITE_MARKER, hks_cgroups, js, leftovers_since, mounts,
+                      pgrep, procs_with, py)
 
 SIGSYS = 31
 MiB = 1 << 20
@@ -154,12 +154,10 @@ def secrets():
 
 
 @pytest.fixture
-def other_sandbox(sandbox_bin, tmp_path):
+def other_sandbox(sandbox_bin, host_dir):
     """Another sandbox running concurrently, with a host directory bound at
     /data holding a secret; stops when the test creates <dir>/stop."""
-    d = tmp_path / "other-sandbox-data"
-    d.mkdir()
-    os.chmod(d, 0o777)
+    d = host_dir("other-sandbox-data", 0o777)
     (d / "secret.txt").write_text("OTHER-SANDBOX-SECRET-%s\n" % uuid.uuid4().hex)
     marker = SUITE_MARKER + "other" + uuid.uuid4().hex[:6]
     code = ("import os,time\n"
@@ -210,11 +208,10 @@ def test_read_outside_binds(sandbox, secrets, other_sandbox, program):
 
 
 @pytest.fixture
-def writable_code_dir(tmp_path):
+def writable_code_dir(host_dir):
     """A world-writable host directory (with a world-writable victim.txt) to be
     bound read-only at /code: only the read-only bind can stop writes."""
-    d = tmp_path / "code-rw-on-host"
-    d.mkdir()
+    d = host_dir("code-rw-on-host")
     copy_programs(d)
     (d / "victim.txt").write_text("original\n")
     os.chmod(d / "victim.txt", 0o666)
@@ -632,10 +629,8 @@ def test_output_flood(sandbox, lang, stream):
 
 @pytest.mark.parametrize("program", [py("grandchild.py", "/out"), py("grandchild.py", "/out", "keep-stdio"),
                                      js("grandchild.js")], ids=["python", "python-keep-stdio", "node"])
-def test_grandchild_left_behind(sandbox, tmp_path, program):
-    out = tmp_path / "out"
-    out.mkdir()
-    os.chmod(out, 0o777)
+def test_grandchild_left_behind(sandbox, host_dir, program):
+    out = host_dir("grandchild-out", 0o777)
     wall = 8
     t0 = time.monotonic()
     rec = sandbox(["--bind", "%s:/out" % out, "--setenv", "HKS_OUT=/out", "--wall", "%ds" % wall],
@@ -659,6 +654,27 @@ def test_grandchild_left_behind(sandbox, tmp_path, program):
     assert size1 == size2 == size3, "the daemon is still writing after the run: %d -> %d -> %d" % (
         size1, size2, size3)
     assert pgrep(rec.marker) == [], "pgrep -f %s found processes after the run" % rec.marker
+
+
+# ---------------------------------------------------------------- robustness of failed setups
+
+@pytest.mark.parametrize("kind", ["--bind", "--ro-bind"])
+def test_unusable_bind_source_is_reported_and_leaves_nothing(sandbox, host_dir, kind):
+    """A bind source the sandbox cannot open (under a 0700 directory) must give
+    one JSON record (internal_error, naming the source) and leave no cgroup."""
+    parent = host_dir("private", 0o700)
+    inner = parent / "inner"
+    inner.mkdir()
+    os.chmod(inner, 0o777)
+    before = hks_cgroups()
+    rec = sandbox([kind, "%s:/data" % inner], None, [PYTHON, "-c", "print('ran')", "x"])
+    if rec["status"] == "ok":
+        assert rec["stdout"] == "ran\n", rec.describe()  # the sandbox could open it after all
+    else:
+        assert rec["status"] == "internal_error" and str(inner) in (rec["message"] or ""), rec.describe()
+    time.sleep(0.2)
+    leaked = hks_cgroups() - before
+    assert not leaked, "cgroups left behind by a failed setup: %s" % sorted(leaked)
 
 
 # ---------------------------------------------------------------- after everything

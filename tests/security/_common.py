@@ -171,6 +171,8 @@ def classify(res, deny):
     "denied" for that particular attempt (e.g. ENOSYS for clone3)."""
     if "force_verdict" in res:
         return res["force_verdict"]
+    if "verdict" in res and "ret" not in res and "signal" not in res:
+        return res["verdict"]  # a non-syscall check that judged itself
     deny = set(deny) | set(res.get("accept", []))
     if res.get("signal") == SIGSYS:
         return "blocked"

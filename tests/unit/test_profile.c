@@ -157,9 +157,10 @@ static void bad_profiles_are_refused_with_the_field(void **state)
     expect_refusal("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"read\"],"
                    "\"action\":\"SCMP_ACT_BOGUS\"}]}",
                    "syscalls[0]: action SCMP_ACT_BOGUS");
-    expect_refusal("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"no_such_call\"],"
-                   "\"action\":\"SCMP_ACT_ERRNO\"}]}",
-                   "unknown syscall 'no_such_call'");
+    expect_refusal(
+        "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"no_such_call\"],"
+        "\"action\":\"SCMP_ACT_ERRNO\"}]}",
+        "unknown syscall 'no_such_call'");
     expect_refusal("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"socket\"],"
                    "\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":7,\"value\":1,"
                    "\"op\":\"SCMP_CMP_EQ\"}]}]}",
@@ -185,9 +186,10 @@ static void unknown_names_in_an_allowlist_are_skipped_safely(void **state)
     /* Allowing a syscall this libseccomp cannot name is left out (less is allowed), so Docker's
      * newer profiles still load; refusing one it cannot name fails (tested above). */
     hks_error err = {0};
-    sbx_profile *p = load_text("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":"
-                               "[\"exit_group\",\"some_future_call\"],\"action\":\"SCMP_ACT_ALLOW\"}]}",
-                               false, &err);
+    sbx_profile *p =
+        load_text("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":"
+                  "[\"exit_group\",\"some_future_call\"],\"action\":\"SCMP_ACT_ALLOW\"}]}",
+                  false, &err);
     assert_non_null(p);
     sbx_profile_free(p);
 }
@@ -198,11 +200,10 @@ static void check_mode_lists_every_problem(void **state)
     char path[] = "/tmp/hks-test-profile-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
-    const char *text =
-        "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["
-        "{\"names\":[\"read\",\"frobnicate\"],\"action\":\"SCMP_ACT_ALLOW\"},"
-        "{\"names\":[\"write\"],\"action\":\"SCMP_ACT_MAYBE\"},"
-        "{\"names\":[\"ghost_call\"],\"action\":\"SCMP_ACT_ALLOW\"}]}";
+    const char *text = "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["
+                       "{\"names\":[\"read\",\"frobnicate\"],\"action\":\"SCMP_ACT_ALLOW\"},"
+                       "{\"names\":[\"write\"],\"action\":\"SCMP_ACT_MAYBE\"},"
+                       "{\"names\":[\"ghost_call\"],\"action\":\"SCMP_ACT_ALLOW\"}]}";
     assert_int_equal(hks_write_all(fd, text, strlen(text)), 0);
     close(fd);
     char *report_text = NULL;

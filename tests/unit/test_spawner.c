@@ -67,8 +67,7 @@ static int setup(void **state)
     json_t *reply = recv_msg(NULL, NULL);
     int ok = strcmp(op_of(reply), "loaded") == 0 ? 0 : -1;
     if (ok < 0)
-        fprintf(stderr, "load_profile: %s\n",
-                json_string_value(json_object_get(reply, "message")));
+        fprintf(stderr, "load_profile: %s\n", json_string_value(json_object_get(reply, "message")));
     json_decref(reply);
     return ok;
 }
@@ -140,8 +139,8 @@ static void kill_request_ends_a_run(void **state)
     send_msg(json_pack("{s:s,s:i}", "op", "kill", "id", 20), NULL, 0);
     msg = recv_msg(NULL, NULL);
     assert_string_equal(op_of(msg), "result");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(msg, "result"), "status")),
-                        "killed");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(msg, "result"), "status")), "killed");
     json_decref(msg);
 }
 
@@ -202,8 +201,8 @@ static void bad_requests_get_errors_and_the_spawner_lives_on(void **state)
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     expect_error(run_request(44, "true"), &devnull, 1, "fds attached but none expected");
     close(devnull);
-    expect_error(json_pack("{s:s,s:i,s:s,s:s}", "op", "load_profile", "id", 45, "name", "x",
-                           "path", "/nonexistent.json"),
+    expect_error(json_pack("{s:s,s:i,s:s,s:s}", "op", "load_profile", "id", 45, "name", "x", "path",
+                           "/nonexistent.json"),
                  NULL, 0, "/nonexistent.json");
     /* not JSON at all */
     assert_int_equal(send(sbx_spawner_fd(spawner), "{nope", 5, 0), 5);
