@@ -22,7 +22,7 @@ SAN_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) -O1 -g -fno-omit-frame-pointer 
 
 COMMON_SRC  := common/common.c
 SANDBOX_SRC := sandbox/profile.c sandbox/cgroup.c sandbox/rootfs.c sandbox/child.c \
-               sandbox/run.c sandbox/result.c sandbox/message.c sandbox/spawner.c
+               sandbox/run.c sandbox/result.c sandbox/message.c sandbox/request.c sandbox/spawner.c
 LIB_SRC     := $(COMMON_SRC) $(SANDBOX_SRC)
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ     := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
@@ -31,13 +31,24 @@ UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_SAN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-san/%)
 HEADERS     := $(wildcard common/*.h sandbox/*.h)
 
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_OBJ    := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
+FUZZ_CC     := clang
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS) -I.
+FUZZ_SECONDS ?= 60
+
 PYTEST      := /usr/bin/python3 -m pytest
 
-DEB_PACKAGES := gcc make pkg-config clang-format clang-tidy cppcheck libseccomp-dev libcap-dev libjansson-dev libcmocka-dev \
+DEB_PACKAGES := gcc make pkg-config clang clang-format clang-tidy cppcheck libclang-rt-14-dev libseccomp-dev libcap-dev libjansson-dev libcmocka-dev \
                 python3 python3-pytest nodejs bubblewrap crun hyperfine
 
 .PHONY: all deps test unit unit-asan integration security run bench bench-sandbox clean format \
-        lint check-policies
+        lint check-policies fuzz fuzz-replay
+
+# keep intermediate objects (fuzz and sanitizer builds) between runs
+.SECONDARY:
 
 all: $(BUILD)/hks-sandbox
 
@@ -66,6 +77,15 @@ $(BUILD)/tests-san/%: tests/unit/%.c $(BUILD)/libhks-san.a tests/unit/helpers.h
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) $< $(BUILD)/libhks-san.a $(PKG_LIBS) -lcmocka -o $@
 
+# libFuzzer targets: the library instrumented for coverage, each target linked with the fuzzer.
+$(BUILD)/fuzzobj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) $(PKG_LIBS) -o $@
+
 # ---- dependencies ----------------------------------------------------------------------------
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -87,6 +107,7 @@ test: deps
 	$(MAKE) check-policies
 	$(MAKE) unit
 	$(MAKE) unit-asan
+	$(MAKE) fuzz-replay
 	$(MAKE) integration
 
 unit: $(UNIT_BIN)
@@ -98,6 +119,18 @@ unit-asan: $(UNIT_SAN)
 
 integration: all
 	HKS_SANDBOX=$(CURDIR)/$(BUILD)/hks-sandbox $(PYTEST) -q tests/integration
+
+# Every seed and every input a fuzzing run kept, replayed (no fuzzing): regressions stay fixed.
+fuzz-replay: $(FUZZ_BIN)
+	@set -e; for t in $(FUZZ_BIN); do name=$$(basename $$t .c); dir=tests/fuzz/corpus/$${name#fuzz_}; \
+	  echo "== $$t ($$(ls $$dir | wc -l) inputs)"; $$t -runs=0 $$dir >/dev/null 2>&1 || $$t -runs=0 $$dir; done
+
+# make fuzz FUZZ_SECONDS=N: fuzz each target for N seconds; new inputs go to build/fuzz/corpus-*.
+fuzz: $(FUZZ_BIN)
+	@set -e; for t in $(FUZZ_BIN); do name=$$(basename $$t); seeds=tests/fuzz/corpus/$${name#fuzz_}; \
+	  work=$(BUILD)/fuzz/corpus-$${name#fuzz_}; mkdir -p $$work; \
+	  echo "== fuzzing $$name for $(FUZZ_SECONDS)s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 $$work $$seeds; done
 
 check-policies: $(BUILD)/hks-sandbox
 	$(BUILD)/hks-sandbox --check-profile policies/seccomp/function.json

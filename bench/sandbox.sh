@@ -27,6 +27,7 @@ WARMUP=${BENCH_WARMUP:-20}
 PY=${PYTHON:-/usr/bin/python3}
 HKS=${BENCH_HKS:-build/hks-sandbox}
 PROFILE=policies/seccomp/function.json
+case $HKS in /*) ;; *) HKS=$root/$HKS ;; esac
 
 die() { echo "bench/sandbox.sh: $*" >&2; exit 1; }
 note() { echo "note: $*"; }
@@ -78,10 +79,10 @@ bench() {
     local label=$1; shift
     precheck "$label" "$@"
     echo
-    echo "### $label: $(q "$@")"
+    echo "### $label: $(q "$@" | sed "s|$root/||g")"
     hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" \
         --command-name "$label" --export-json "$out/$label.json" "$(q "$@")"
-    q "$@" >"$out/$label.cmd"
+    q "$@" | sed "s|$root/||g" >"$out/$label.cmd"
     labels+=("$label=$out/$label.json")
 }
 
@@ -96,6 +97,9 @@ echo "- cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//
 echo "- os: $(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-?}")"
 echo "- cgroups: $(if [ -f /sys/fs/cgroup/cgroup.controllers ]; then echo "v2 (unified)"; elif [ -d /sys/fs/cgroup/unified ]; then echo "hybrid (v1 controllers + v2 at /sys/fs/cgroup/unified)"; else echo "v1"; fi)"
 echo "- load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+if awk -v n="$(nproc)" '{ exit !($1 > n / 2) }' /proc/loadavg; then
+    echo "- WARNING: the machine is busy (1-min load > nproc/2): expect noisy numbers"
+fi
 echo "- python: $("$PY" --version 2>&1)"
 echo "- hyperfine: $(hyperfine --version)"
 echo "- bwrap: $(bwrap --version 2>/dev/null || echo "not installed")"

@@ -63,6 +63,26 @@ typedef struct sbx_report {
 
 __attribute__((noreturn)) void sbx_child_main(const sbx_child_args *args);
 
+/* ---- request.c: the spawner's "run" request ---- */
+#define SBX_REQ_MAX_ARGS   256
+#define SBX_REQ_MAX_MOUNTS 32
+
+typedef struct sbx_request {
+    json_t *json; /* owns every string the config points to */
+    char *argv[SBX_REQ_MAX_ARGS + 1];
+    char *env[SBX_REQ_MAX_ARGS + 1];
+    sbx_mount mounts[SBX_REQ_MAX_MOUNTS];
+    sbx_config cfg;
+    int fds[SBX_MSG_MAX_FDS]; /* received with the request: [stdin] + handed-over fds */
+    size_t n_fds;
+} sbx_request;
+
+/* Fill req->cfg from req->json and req->fds; plain/inet: the profile without and with network. */
+int sbx_request_decode(sbx_request *req, const sbx_profile *plain, const sbx_profile *inet,
+                       hks_error *err);
+void sbx_request_close_fds(sbx_request *req);
+void sbx_request_release(sbx_request *req);
+
 /* ---- rootfs.c: inside the child ---- */
 int sbx_rootfs_setup(const sbx_config *cfg, hks_error *err);
 

@@ -179,6 +179,7 @@ typedef struct sbx_spawner sbx_spawner;
 /* Fork the spawner (call before starting any thread). */
 int sbx_spawner_start(sbx_spawner **out, hks_error *err);
 int sbx_spawner_fd(const sbx_spawner *spawner);
+pid_t sbx_spawner_pid(const sbx_spawner *spawner);
 /* Close the socket, wait for the spawner to clean up and exit. Returns its exit status. */
 int sbx_spawner_stop(sbx_spawner *spawner);
 /* Serve requests on sock until it closes; returns the process exit status. */

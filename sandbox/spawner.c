@@ -26,13 +26,7 @@ typedef struct named_profile {
 
 typedef struct job {
     json_int_t id;
-    json_t *request; /* owns the strings the config points to */
-    char *argv[MAX_ARGS + 1];
-    char *env[MAX_ARGS + 1];
-    sbx_mount mounts[MAX_MOUNTS];
-    sbx_config cfg;
-    int fds[SBX_MSG_MAX_FDS];
-    size_t n_fds;
+    sbx_request req;
     sbx_run *run;
 } job;
 
@@ -103,137 +97,8 @@ static void job_free(job *j)
 {
     if (!j)
         return;
-    for (size_t i = 0; i < j->n_fds; i++)
-        close(j->fds[i]);
-    json_decref(j->request);
+    sbx_request_release(&j->req);
     free(j);
-}
-
-static int string_array(json_t *array, char **out, const char *field, hks_error *err)
-{
-    if (!array || json_is_null(array)) {
-        out[0] = NULL;
-        return 0;
-    }
-    if (!json_is_array(array) || json_array_size(array) > MAX_ARGS)
-        return hks_fail(err, 0, "%s must be an array of at most %d strings", field, MAX_ARGS);
-    size_t i;
-    json_t *v;
-    json_array_foreach(array, i, v)
-    {
-        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
-            return hks_fail(err, 0, "%s[%zu] must be a string without NUL bytes", field, i);
-        out[i] = (char *)json_string_value(v);
-    }
-    out[json_array_size(array)] = NULL;
-    return 0;
-}
-
-static int limit_field(json_t *limits, const char *name, uint64_t max, uint64_t *value,
-                       hks_error *err)
-{
-    json_t *v = json_object_get(limits, name);
-    if (!v)
-        return 0;
-    if (!json_is_integer(v) || json_integer_value(v) <= 0 || (uint64_t)json_integer_value(v) > max)
-        return hks_fail(err, 0, "limits.%s must be an integer from 1 to %llu", name,
-                        (unsigned long long)max);
-    *value = (uint64_t)json_integer_value(v);
-    return 0;
-}
-
-static int parse_limits(json_t *limits, sbx_limits *l, hks_error *err)
-{
-    if (!limits)
-        return 0;
-    if (!json_is_object(limits))
-        return hks_fail(err, 0, "limits must be an object");
-    const uint64_t tb = 1ULL << 40;
-    return limit_field(limits, "memory_bytes", tb, &l->memory_bytes, err) < 0 ||
-                   limit_field(limits, "pids", 1 << 22, &l->pids, err) < 0 ||
-                   limit_field(limits, "cpu_millis", 1 << 20, &l->cpu_millis, err) < 0 ||
-                   limit_field(limits, "wall_ms", 7ULL * 24 * 3600 * 1000, &l->wall_ms, err) < 0 ||
-                   limit_field(limits, "cpu_ms", 7ULL * 24 * 3600 * 1000, &l->cpu_ms, err) < 0 ||
-                   limit_field(limits, "tmpfs_bytes", tb, &l->tmpfs_bytes, err) < 0 ||
-                   limit_field(limits, "shm_bytes", tb, &l->shm_bytes, err) < 0 ||
-                   limit_field(limits, "fsize_bytes", tb, &l->fsize_bytes, err) < 0 ||
-                   limit_field(limits, "nofile", 1 << 20, &l->nofile, err) < 0 ||
-                   limit_field(limits, "stdout_max", 1ULL << 30, &l->stdout_max, err) < 0 ||
-                   limit_field(limits, "stderr_max", 1ULL << 30, &l->stderr_max, err) < 0
-               ? -1
-               : 0;
-}
-
-static int parse_mounts(json_t *mounts, job *j, hks_error *err)
-{
-    if (!mounts)
-        return 0;
-    if (!json_is_array(mounts) || json_array_size(mounts) > MAX_MOUNTS)
-        return hks_fail(err, 0, "mounts must be an array of at most %d objects", MAX_MOUNTS);
-    size_t i;
-    json_t *m;
-    json_array_foreach(mounts, i, m)
-    {
-        const char *source = json_string_value(json_object_get(m, "source"));
-        const char *target = json_string_value(json_object_get(m, "target"));
-        if (!source || !target || target[0] != '/')
-            return hks_fail(err, 0, "mounts[%zu] needs a source and an absolute target", i);
-        j->mounts[i] = (sbx_mount){.source = source,
-                                   .target = target,
-                                   .writable = json_is_true(json_object_get(m, "writable"))};
-    }
-    j->cfg.mounts = j->mounts;
-    j->cfg.n_mounts = json_array_size(mounts);
-    return 0;
-}
-
-/* Turn a run request into a config whose strings live in the request. */
-static int decode_run(spawner_state *s, job *j, hks_error *err)
-{
-    json_t *r = j->request;
-    sbx_config_init(&j->cfg);
-    const char *profile_name = json_string_value(json_object_get(r, "profile"));
-    named_profile *p = profile_name ? find_profile(s, profile_name) : NULL;
-    if (!p)
-        return hks_fail(err, 0, "unknown profile '%s' (load_profile first)",
-                        profile_name ? profile_name : "");
-    j->cfg.network = json_is_true(json_object_get(r, "network"));
-    j->cfg.profile = j->cfg.network ? p->inet : p->plain;
-    if (string_array(json_object_get(r, "argv"), j->argv, "argv", err) < 0 ||
-        string_array(json_object_get(r, "env"), j->env, "env", err) < 0)
-        return -1;
-    if (!j->argv[0])
-        return hks_fail(err, 0, "argv must not be empty");
-    j->cfg.argv = j->argv;
-    j->cfg.env = json_object_get(r, "env") ? j->env : NULL;
-    j->cfg.cwd = json_string_value(json_object_get(r, "cwd"));
-    const char *hostname = json_string_value(json_object_get(r, "hostname"));
-    if (hostname)
-        j->cfg.hostname = hostname;
-    if (parse_mounts(json_object_get(r, "mounts"), j, err) < 0 ||
-        parse_limits(json_object_get(r, "limits"), &j->cfg.limits, err) < 0)
-        return -1;
-    const char *cgroup_parent = json_string_value(json_object_get(r, "cgroup_parent"));
-    if (cgroup_parent)
-        j->cfg.cgroup_parent = cgroup_parent;
-
-    size_t next = 0;
-    if (json_is_true(json_object_get(r, "stdin"))) {
-        if (j->n_fds < 1)
-            return hks_fail(err, 0, "stdin requested but no fd attached");
-        j->cfg.stdin_fd = j->fds[next++];
-    }
-    json_t *pass = json_object_get(r, "pass_fds");
-    size_t n_pass = json_is_integer(pass) ? (size_t)json_integer_value(pass) : 0;
-    if (pass &&
-        (!json_is_integer(pass) || json_integer_value(pass) < 0 || next + n_pass != j->n_fds))
-        return hks_fail(err, 0, "pass_fds must count the fds attached after stdin");
-    if (!pass && next != j->n_fds)
-        return hks_fail(err, 0, "%zu fds attached but none expected", j->n_fds);
-    j->cfg.pass_fds = j->fds + next;
-    j->cfg.n_pass_fds = n_pass;
-    j->cfg.output = SBX_OUTPUT_CAPTURE;
-    return 0;
 }
 
 static int free_slot(spawner_state *s)
@@ -255,9 +120,9 @@ static void start_run(spawner_state *s, json_int_t id, json_t *msg, int *fds, si
         return;
     }
     j->id = id;
-    j->request = json_incref(msg);
-    memcpy(j->fds, fds, n_fds * sizeof(int));
-    j->n_fds = n_fds;
+    j->req.json = json_incref(msg);
+    memcpy(j->req.fds, fds, n_fds * sizeof(int));
+    j->req.n_fds = n_fds;
     hks_error err = {0};
     int slot = free_slot(s);
     if (slot < 0) {
@@ -265,15 +130,20 @@ static void start_run(spawner_state *s, json_int_t id, json_t *msg, int *fds, si
         job_free(j);
         return;
     }
-    if (decode_run(s, j, &err) < 0 || sbx_run_start(&j->cfg, &j->run, &err) < 0) {
+    const char *profile_name = json_string_value(json_object_get(msg, "profile"));
+    named_profile *p = profile_name ? find_profile(s, profile_name) : NULL;
+    if (!p) {
+        hks_fail(&err, 0, "unknown profile '%s' (load_profile first)",
+                 profile_name ? profile_name : "");
+    }
+    if (!p || sbx_request_decode(&j->req, p->plain, p->inet, &err) < 0 ||
+        sbx_run_start(&j->req.cfg, &j->run, &err) < 0) {
         reply_error(s, id, err.msg);
         job_free(j);
         return;
     }
     /* the sandbox has its own copies now */
-    for (size_t i = 0; i < j->n_fds; i++)
-        close(j->fds[i]);
-    j->n_fds = 0;
+    sbx_request_close_fds(&j->req);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)slot + 1};
     epoll_ctl(s->epfd, EPOLL_CTL_ADD, sbx_run_fd(j->run), &ev);
     s->jobs[slot] = j;
@@ -471,6 +341,11 @@ int sbx_spawner_start(sbx_spawner **out, hks_error *err)
 int sbx_spawner_fd(const sbx_spawner *spawner)
 {
     return spawner->sock;
+}
+
+pid_t sbx_spawner_pid(const sbx_spawner *spawner)
+{
+    return spawner->pid;
 }
 
 int sbx_spawner_stop(sbx_spawner *spawner)

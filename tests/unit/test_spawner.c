@@ -250,17 +250,7 @@ static void closing_the_socket_kills_everything_and_cleans_up(void **state)
     json_decref(msg);
     /* the spawner is the creator of the sandbox cgroups: hks-<spawner pid>-... */
     char prefix[32];
-    int spawner_pid = 0;
-    DIR *d = opendir("/sys/fs/cgroup/pids");
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (sscanf(e->d_name, "hks-%d-", &spawner_pid) == 1 && spawner_pid != getpid())
-            break;
-        spawner_pid = 0;
-    }
-    if (d)
-        closedir(d);
-    assert_true(spawner_pid > 0);
+    int spawner_pid = (int)sbx_spawner_pid(spawner);
     snprintf(prefix, sizeof(prefix), "hks-%d-", spawner_pid);
     assert_int_equal(cgroups_named(prefix), 1);
     int status = sbx_spawner_stop(spawner);
