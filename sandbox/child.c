@@ -261,10 +261,20 @@ void sbx_child_main(const sbx_child_args *args)
     int n_program_fds = 3 + (int)cfg->n_pass_fds;
     if (wait_for(sync_fd, 'm', &err) < 0)
         fail_setup(&err);
+    /* Bind sources are opened with the creator's access (a source below a directory only it may
+     * enter must still work); everything after runs as the sandbox user. */
+    sbx_rootfs *fs = calloc(1, sizeof(*fs));
+    if (!fs) {
+        hks_fail(&err, ENOMEM, "root file system");
+        fail_setup(&err);
+    }
+    if (sbx_rootfs_prepare(cfg, fs, &err) < 0)
+        fail_setup(&err);
     if (become_sandbox_user(&err) < 0)
         fail_setup(&err);
-    if (sbx_rootfs_setup(cfg, &err) < 0)
+    if (sbx_rootfs_enter(cfg, fs, &err) < 0)
         fail_setup(&err);
+    free(fs);
     if (sethostname(cfg->hostname, strlen(cfg->hostname)) < 0) {
         hks_fail(&err, errno, "sethostname %s", cfg->hostname);
         fail_setup(&err);

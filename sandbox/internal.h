@@ -84,6 +84,24 @@ void sbx_request_close_fds(sbx_request *req);
 void sbx_request_release(sbx_request *req);
 
 /* ---- rootfs.c: inside the child ---- */
-int sbx_rootfs_setup(const sbx_config *cfg, hks_error *err);
+#define SBX_MAX_BINDS 64
+
+typedef struct sbx_rootfs_bind {
+    int tree_fd; /* detached clone of the source (open_tree) */
+    const char *target;
+    bool is_dir;
+    char symlink[PATH_MAX]; /* runtime dirs that are symlinks on the host (merged /usr) */
+} sbx_rootfs_bind;
+
+typedef struct sbx_rootfs {
+    sbx_rootfs_bind items[SBX_MAX_BINDS];
+    size_t n;
+} sbx_rootfs;
+
+/* Make mounts private and clone every bind source, with the creator's access to host paths. */
+int sbx_rootfs_prepare(const sbx_config *cfg, sbx_rootfs *fs, hks_error *err);
+/* As the sandbox user: build the new root from the clones and pivot into it. */
+int sbx_rootfs_enter(const sbx_config *cfg, sbx_rootfs *fs, hks_error *err);
+void sbx_rootfs_release(sbx_rootfs *fs);
 
 #endif

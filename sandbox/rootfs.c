@@ -1,8 +1,9 @@
 /* The sandbox's root file system, built inside the child's new mount namespace:
- *   private propagation -> clone every bind source (before anything can cover it) ->
- *   a tmpfs root -> read-only runtime binds, /code and extra binds -> fresh /proc, minimal /dev,
- *   size-limited /tmp and /dev/shm, generated /etc files -> the root made read-only ->
- *   pivot_root, old root detached. Nothing of the host is visible afterwards but the binds. */
+ *   private propagation -> clone every bind source (before anything can cover it, and with the
+ *   creator's access to host paths, before it becomes the sandbox user) -> a tmpfs root ->
+ * read-only runtime binds, /code and extra binds -> fresh /proc, minimal /dev, size-limited /tmp
+ * and /dev/shm, generated /etc files -> the root made read-only -> pivot_root, old root detached.
+ * Nothing of the host is visible afterwards but the binds. */
 #include "internal.h"
 
 #include <fcntl.h>
@@ -13,22 +14,8 @@
 
 /* Where the new root is assembled: an existing directory of every host; what it covered in our
  * private mount namespace does not matter because sources are cloned before. */
-#define STAGING   "/tmp"
-#define MAX_BINDS 64
-
-typedef struct prepared_bind {
-    int tree_fd; /* detached clone of the source (open_tree) */
-    char target[PATH_MAX];
-    bool is_dir;
-    char symlink[PATH_MAX]; /* runtime dirs that are symlinks on the host (merged /usr) */
-} prepared_bind;
-
-typedef struct bind_list {
-    prepared_bind items[MAX_BINDS];
-    size_t n;
-} bind_list;
-
-static void bind_list_close(bind_list *list)
+#define STAGING "/tmp"
+void sbx_rootfs_release(sbx_rootfs *list)
 {
     for (size_t i = 0; i < list->n; i++) {
         if (list->items[i].tree_fd >= 0)
@@ -36,17 +23,17 @@ static void bind_list_close(bind_list *list)
     }
 }
 
-static int clone_source(bind_list *list, const char *source, const char *target, unsigned attr,
+static int clone_source(sbx_rootfs *list, const char *source, const char *target, unsigned attr,
                         bool follow_runtime_symlink, hks_error *err)
 {
-    if (list->n >= MAX_BINDS)
-        return hks_fail(err, 0, "more than %d binds", MAX_BINDS);
+    if (list->n >= SBX_MAX_BINDS)
+        return hks_fail(err, 0, "more than %d binds", SBX_MAX_BINDS);
     if (target[0] != '/' || strstr(target, "..") || strlen(target) >= PATH_MAX - 16)
         return hks_fail(err, 0, "bind target %s must be an absolute path without '..'", target);
-    prepared_bind *b = &list->items[list->n];
+    sbx_rootfs_bind *b = &list->items[list->n];
     memset(b, 0, sizeof(*b));
     b->tree_fd = -1;
-    snprintf(b->target, sizeof(b->target), "%s", target);
+    b->target = target;
     struct stat st;
     if (lstat(source, &st) < 0)
         return hks_fail(err, errno, "bind source %s", source);
@@ -99,10 +86,10 @@ static int make_path(const char *inside, bool make_file, hks_error *err)
     return 0;
 }
 
-static int attach_binds(bind_list *list, hks_error *err)
+static int attach_binds(sbx_rootfs *list, hks_error *err)
 {
     for (size_t i = 0; i < list->n; i++) {
-        prepared_bind *b = &list->items[i];
+        sbx_rootfs_bind *b = &list->items[i];
         char path[PATH_MAX + sizeof(STAGING)];
         snprintf(path, sizeof(path), STAGING "%s", b->target);
         if (b->symlink[0]) {
@@ -202,7 +189,7 @@ static int pivot_into_staging(hks_error *err)
     return 0;
 }
 
-static int clone_all_sources(const sbx_config *cfg, bind_list *binds, hks_error *err)
+static int clone_all_sources(const sbx_config *cfg, sbx_rootfs *binds, hks_error *err)
 {
     static const char *const runtime[] = {"/usr",   "/bin",   "/sbin",  "/lib",
                                           "/lib64", "/lib32", "/libx32"};
@@ -238,15 +225,19 @@ static int clone_all_sources(const sbx_config *cfg, bind_list *binds, hks_error 
     return 0;
 }
 
-int sbx_rootfs_setup(const sbx_config *cfg, hks_error *err)
+int sbx_rootfs_prepare(const sbx_config *cfg, sbx_rootfs *fs, hks_error *err)
 {
+    memset(fs, 0, sizeof(*fs));
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return hks_fail(err, errno, "make mounts private");
+    return clone_all_sources(cfg, fs, err);
+}
 
-    bind_list binds = {.n = 0};
-    int rc = clone_all_sources(cfg, &binds, err);
-    if (rc == 0 && mount("tmpfs", STAGING, "tmpfs", MS_NOSUID | MS_NODEV,
-                         "mode=0755,size=1m,nr_inodes=256") < 0)
+int sbx_rootfs_enter(const sbx_config *cfg, sbx_rootfs *fs, hks_error *err)
+{
+    int rc = 0;
+    if (mount("tmpfs", STAGING, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m,nr_inodes=256") <
+        0)
         rc = hks_fail(err, errno, "mount the root tmpfs");
     /* file systems that binds may land in come first */
     if (rc == 0)
@@ -258,8 +249,8 @@ int sbx_rootfs_setup(const sbx_config *cfg, hks_error *err)
     if (rc == 0)
         rc = mount_fs("tmpfs", "/tmp", MS_NOSUID | MS_NODEV, options, err);
     if (rc == 0)
-        rc = attach_binds(&binds, err);
-    bind_list_close(&binds);
+        rc = attach_binds(fs, err);
+    sbx_rootfs_release(fs);
     if (rc < 0)
         return -1;
 

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -69,6 +70,14 @@ static int make_pipe(int fds[2], hks_error *err)
 {
     if (pipe2(fds, O_CLOEXEC) < 0)
         return hks_fail(err, errno, "pipe");
+    return 0;
+}
+
+/* A socket rather than a pipe: telling a child that already died is EPIPE, not SIGPIPE. */
+static int make_sync_socket(int fds[2], hks_error *err)
+{
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+        return hks_fail(err, errno, "socketpair");
     return 0;
 }
 
@@ -361,10 +370,10 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
         return abandon(run);
 
     int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, report_pipe[2] = {-1, -1},
-        sync_pipe[2] = {-1, -1};
+        sync_sock[2] = {-1, -1};
     if (make_pipe(out_pipe, err) < 0 || make_pipe(err_pipe, err) < 0 ||
-        make_pipe(report_pipe, err) < 0 || make_pipe(sync_pipe, err) < 0) {
-        int *all[] = {out_pipe, err_pipe, report_pipe, sync_pipe};
+        make_pipe(report_pipe, err) < 0 || make_sync_socket(sync_sock, err) < 0) {
+        int *all[] = {out_pipe, err_pipe, report_pipe, sync_sock};
         for (size_t i = 0; i < HKS_ARRAY_LEN(all); i++) {
             close_fd(&all[i][0]);
             close_fd(&all[i][1]);
@@ -394,7 +403,7 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
     if (pid == 0) {
         sbx_child_args child = {
             .cfg = cfg,
-            .sync_fd = sync_pipe[0],
+            .sync_fd = sync_sock[0],
             .report_fd = report_pipe[1],
             .stdin_fd = cfg->stdin_fd,
             .stdout_fd = out_pipe[1],
@@ -406,8 +415,8 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
     close(out_pipe[1]);
     close(err_pipe[1]);
     close(report_pipe[1]);
-    close(sync_pipe[0]);
-    cleanup_fd int go_fd = sync_pipe[1];
+    close(sync_sock[0]);
+    cleanup_fd int go_fd = sync_sock[1];
     if (pid < 0) {
         hks_fail(err, clone_errno, "clone the sandbox (user, pid, mount, ipc, uts%s namespaces)",
                  cfg->network ? "" : ", net");
@@ -418,17 +427,14 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
 
     if (write_id_maps(run->pid, cfg, err) < 0)
         return abandon(run);
-    if (write(go_fd, "m", 1) != 1) {
-        hks_fail(err, errno, "start the sandbox");
-        return abandon(run);
-    }
-    /* A v1 move waits for an RCU grace period (milliseconds): the child builds its root
-     * meanwhile. v2 placed it with CLONE_INTO_CGROUP already. */
-    if (run->cg.version == 1 && sbx_cgroup_attach(&run->cg, run->pid, err) < 0)
-        return abandon(run);
-    if (write(go_fd, "c", 1) != 1) {
-        hks_fail(err, errno, "start the sandbox");
-        return abandon(run);
+    /* A child that failed its setup already said why on the report pipe: the run goes on so
+     * that sbx_run_finish reports that, instead of an error about the go signal. */
+    if (send(go_fd, "m", 1, MSG_NOSIGNAL) == 1) {
+        /* A v1 move waits for an RCU grace period (milliseconds): the child builds its root
+         * meanwhile. v2 placed it with CLONE_INTO_CGROUP already. */
+        if (run->cg.version == 1 && sbx_cgroup_attach(&run->cg, run->pid, err) < 0)
+            return abandon(run);
+        (void)send(go_fd, "c", 1, MSG_NOSIGNAL);
     }
 
     run->epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -551,7 +551,7 @@ def test_forkbomb_infinite(sandbox):
     assert host_can_fork()
 
 
-@pytest.mark.parametrize("program,memory", [(py("membomb.py"), 64), (js("membomb.js"), 128)],
+@pytest.mark.parametrize("program,memory", [(py("membomb.py"), 64), (js("membomb.js"), 64)],
                          ids=["python", "node"])
 def test_memory_bomb_oom(sandbox, program, memory):
     rec = sandbox(["--memory", "%dM" % memory, "--wall", "30s", "--cpu", "30s"], program=program, timeout=60)
@@ -676,6 +676,11 @@ def test_unusable_bind_source_is_reported_and_leaves_nothing(sandbox, host_dir, 
             assert rec["status"] == "internal_error" and str(inner) in (rec["message"] or ""), rec.describe()
     time.sleep(0.2)
     leaked = hks_cgroups() - before
+    for cg in sorted(leaked, key=len, reverse=True):
+        try:  # empty cgroups of our own failed runs: remove them so that
+            os.rmdir(cg)  # test_zz_no_leftovers reports other leaks only
+        except OSError:
+            pass
     assert not leaked, "cgroups left behind by a failed setup: %s" % sorted(leaked)
 
 
