@@ -200,6 +200,13 @@ static int clone_all_sources(const sbx_config *cfg, sbx_rootfs *binds, hks_error
         if (clone_source(binds, runtime[i], runtime[i], ro, true, err) < 0)
             return -1;
     }
+    /* Debian's alternatives links (awk, which, ...) and the loader's cache live under /etc. */
+    static const char *const runtime_etc[] = {"/etc/alternatives", "/etc/ld.so.cache"};
+    for (size_t i = 0; i < HKS_ARRAY_LEN(runtime_etc); i++) {
+        if (access(runtime_etc[i], F_OK) == 0 &&
+            clone_source(binds, runtime_etc[i], runtime_etc[i], ro, false, err) < 0)
+            return -1;
+    }
     static const char *const devices[] = {"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"};
     for (size_t i = 0; i < HKS_ARRAY_LEN(devices); i++) {
         if (clone_source(binds, devices[i], devices[i], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,

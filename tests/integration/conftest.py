@@ -39,6 +39,10 @@ NODE = "/usr/bin/node"
 SUITE_MARKER = "hkssec" + uuid.uuid4().hex[:12]
 MARKER = "{marker}"  # placeholder in program argv, replaced by the run's marker
 _run_counter = itertools.count(1)
+# pids of every hks-sandbox this suite started: a cgroup is named hks-<pid>-...
+# after the process that created it, so leftovers can be told apart from those
+# of sandboxes run concurrently by someone else on the machine
+OUR_SANDBOX_PIDS = set()
 
 CGROUP_ROOTS = ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu",
                 "/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/unified",
@@ -135,6 +139,21 @@ def hks_cgroups():
     return found
 
 
+def cgroup_owner(path):
+    """pid in a cgroup name hks-<pid>-<n>-<hex>, or None."""
+    parts = os.path.basename(path).split("-")
+    try:
+        return int(parts[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def cgroups_of(sandbox_pid):
+    """hks-<pid>-* cgroups that the hks-sandbox process `sandbox_pid` created."""
+    prefix = "hks-%d-" % sandbox_pid
+    return {c for c in hks_cgroups() if os.path.basename(c).startswith(prefix)}
+
+
 def mounts():
     """Multiset of (mount point, fs type, source) of the host mount namespace."""
     c = collections.Counter()
@@ -168,8 +187,11 @@ def leftovers_since(before, tries=10, delay=0.3):
         now = host_snapshot()
         problems = {}
         new_cg = now["cgroups"] - before["cgroups"]
-        if new_cg:
-            problems["new hks-* cgroups"] = sorted(new_cg)
+        ours = {c for c in new_cg if cgroup_owner(c) in OUR_SANDBOX_PIDS}
+        if ours:
+            problems["new hks-* cgroups"] = sorted(ours)
+        if new_cg - ours and i == tries - 1:
+            warnings.warn("hks-* cgroups of sandboxes not started by this suite: %s" % sorted(new_cg - ours))
         new_mounts = now["mounts"] - before["mounts"]
         gone_mounts = before["mounts"] - now["mounts"]
         if new_mounts:
@@ -261,17 +283,21 @@ def run_sandbox(args, code_dir=SECURITY_DIR, program=None, *, timeout=60, stdin=
     argv += ["--setenv", "PYTHONDONTWRITEBYTECODE=1"]
     argv += list(args) + ["--"] + program
     t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    OUR_SANDBOX_PIDS.add(p.pid)
     try:
-        p = subprocess.run(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=timeout, env=env)
-    except subprocess.TimeoutExpired as e:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
         left = procs_with(marker)
         kill_pids(left)
         pytest.fail("hks-sandbox did not return within %ss: %s\nleft: %s\nstdout: %r\nstderr: %r"
-                    % (timeout, " ".join(argv), left, (e.stdout or b"")[-2000:], (e.stderr or b"")[-2000:]))
+                    % (timeout, " ".join(argv), left, out[-2000:], err[-2000:]))
+    p.stdout_bytes, p.stderr_bytes = out, err
     elapsed = time.monotonic() - t0
-    raw_out = p.stdout.decode(errors="replace")
-    raw_err = p.stderr.decode(errors="replace")
+    raw_out = p.stdout_bytes.decode(errors="replace")
+    raw_err = p.stderr_bytes.decode(errors="replace")
     lines = [ln for ln in raw_out.splitlines() if ln.strip()]
     try:
         if len(lines) != 1:
@@ -281,7 +307,7 @@ def run_sandbox(args, code_dir=SECURITY_DIR, program=None, *, timeout=60, stdin=
         pytest.fail("hks-sandbox --json did not print exactly one JSON record (%s): %s\n"
                     "exit %s\nstdout: %r\nstderr: %r" % (e, " ".join(argv), p.returncode,
                                                           raw_out[-3000:], raw_err[-3000:]))
-    rec.argv, rec.returncode, rec.elapsed = argv, p.returncode, elapsed
+    rec.argv, rec.returncode, rec.elapsed, rec.pid = argv, p.returncode, elapsed, p.pid
     rec.raw_stdout, rec.raw_stderr, rec.marker = raw_out, raw_err, marker
     shape = check_record_shape(rec)
     assert not shape, "malformed record: %s\n%s" % (shape, rec.describe())
@@ -293,6 +319,15 @@ def run_sandbox(args, code_dir=SECURITY_DIR, program=None, *, timeout=60, stdin=
         time.sleep(0.1)
         left = procs_with(marker)
     rec.leftovers_after_grace = left
+    # the run's own cgroup (named hks-<pid of hks-sandbox>-...) must be gone too
+    cgs = cgroups_of(p.pid)
+    deadline = time.monotonic() + leftover_grace
+    while cgs and time.monotonic() < deadline:
+        time.sleep(0.1)
+        cgs = cgroups_of(p.pid)
+    rec.leftover_cgroups = cgs
+    if cgs and not allow_leftovers:
+        pytest.fail("the run's cgroups survived it: %s\n%s" % (sorted(cgs), rec.describe()))
     if left:
         uids = {pid: proc_uid(pid) for pid in left}
         kill_pids(left)  # our own run's processes: clean up, then fail

@@ -9,7 +9,7 @@ import ctypes
 import errno
 import os
 
-from _common import attempt, deny_errnos, emit, finish, gate, sysc
+from _common import attempt, deny_errnos, finish, gate, sysc
 
 gate("caps")
 deny = deny_errnos()
