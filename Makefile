@@ -21,7 +21,7 @@ SAN_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) -O1 -g -fno-omit-frame-pointer 
               -fsanitize=address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS) -I.
 
 COMMON_SRC  := common/common.c
-SANDBOX_SRC := sandbox/profile.c sandbox/cgroup.c sandbox/rootfs.c sandbox/child.c \
+SANDBOX_SRC := sandbox/profile.c sandbox/profile_cache.c sandbox/cgroup.c sandbox/rootfs.c sandbox/child.c \
                sandbox/run.c sandbox/result.c sandbox/message.c sandbox/request.c sandbox/spawner.c
 LIB_SRC     := $(COMMON_SRC) $(SANDBOX_SRC)
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)

@@ -5,6 +5,7 @@
 #include "sandbox.h"
 
 #include <limits.h>
+#include <linux/filter.h>
 #include <sys/syscall.h>
 
 /* uid and gid of the program inside every sandbox ("sandbox" in the generated /etc/passwd). */
@@ -16,7 +17,15 @@
 /* Exit status of a sandbox child whose setup failed (after it reported why). */
 #define SBX_SETUP_FAILED 125
 
-/* ---- profile.c ---- */
+/* ---- profile.c, profile_cache.c ---- */
+struct sbx_profile {
+    struct sock_filter *insns;
+    size_t n_insns;
+    unsigned int flags; /* SECCOMP_FILTER_FLAG_* */
+};
+
+/* Read a profile file (bounded size) into a malloc'd buffer. */
+int sbx_profile_read_file(const char *path, char **text, size_t *len, hks_error *err);
 /* Install the compiled program on the calling thread (no_new_privs must be set). */
 int sbx_profile_install(const sbx_profile *profile);
 

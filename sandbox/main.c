@@ -47,6 +47,10 @@ static const char usage[] =
     "                        below the caller's own cgroup)\n"
     "  --no-cgroup           run without a cgroup: no memory, pids or CPU bandwidth limit (for\n"
     "                        users without cgroup delegation; CPU time still limited by rlimit)\n"
+    "  --profile-cache DIR   keep compiled profiles in DIR (default /var/cache/hks/seccomp as\n"
+    "                        root, else $XDG_CACHE_HOME/hks/seccomp); only a directory owned by\n"
+    "                        the caller and not writable by others is used\n"
+    "  --no-profile-cache    compile the profile on every run\n"
     "  --json                print one JSON result record on stdout instead of passing the\n"
     "                        program's output through\n"
     "  --check-profile FILE  validate a seccomp profile: one line per problem, exit 1 if any\n"
@@ -85,6 +89,8 @@ enum {
     OPT_NO_CGROUP,
     OPT_JSON,
     OPT_CHECK_PROFILE,
+    OPT_PROFILE_CACHE,
+    OPT_NO_PROFILE_CACHE,
 };
 
 static const struct option options[] = {
@@ -109,6 +115,8 @@ static const struct option options[] = {
     {"cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT},
     {"no-cgroup", no_argument, NULL, OPT_NO_CGROUP},
     {"json", no_argument, NULL, OPT_JSON},
+    {"profile-cache", required_argument, NULL, OPT_PROFILE_CACHE},
+    {"no-profile-cache", no_argument, NULL, OPT_NO_PROFILE_CACHE},
     {"check-profile", required_argument, NULL, OPT_CHECK_PROFILE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -200,6 +208,21 @@ static void default_profile_path(char *out, size_t size)
     snprintf(out, size, "/usr/share/hks/policies/seccomp/function.json");
 }
 
+static const char *default_cache_dir(char *out, size_t size)
+{
+    if (geteuid() == 0)
+        return "/var/cache/hks/seccomp";
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && xdg[0] == '/')
+        snprintf(out, size, "%s/hks/seccomp", xdg);
+    else if (home && home[0] == '/')
+        snprintf(out, size, "%s/.cache/hks/seccomp", home);
+    else
+        return NULL;
+    return out;
+}
+
 static int check_profile(const char *path)
 {
     hks_error err = {0};
@@ -234,6 +257,8 @@ int main(int argc, char **argv)
     size_t n_env = 3;
     const char *profile_path = NULL;
     bool json = false;
+    const char *cache_dir = NULL;
+    bool use_cache = true;
 
     int opt;
     while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
@@ -311,6 +336,14 @@ int main(int argc, char **argv)
         case OPT_JSON:
             json = true;
             break;
+        case OPT_PROFILE_CACHE:
+            if (optarg[0] != '/')
+                usage_error("--profile-cache: '%s' is not an absolute path", optarg);
+            cache_dir = optarg;
+            break;
+        case OPT_NO_PROFILE_CACHE:
+            use_cache = false;
+            break;
         case OPT_CHECK_PROFILE:
             return check_profile(optarg);
         case 'h':
@@ -342,7 +375,11 @@ int main(int argc, char **argv)
     }
     hks_error err = {0};
     sbx_profile *profile = NULL;
-    if (sbx_profile_load(profile_path, cfg.network, &profile, &err) < 0) {
+    char default_cache[PATH_MAX];
+    if (use_cache && !cache_dir)
+        cache_dir = default_cache_dir(default_cache, sizeof(default_cache));
+    if (sbx_profile_load_cached(profile_path, cfg.network, use_cache ? cache_dir : NULL, &profile,
+                                &err) < 0) {
         fprintf(stderr, "hks-sandbox: %s\n", err.msg);
         return 125;
     }

@@ -15,12 +15,6 @@
 #define PROFILE_MAX_BYTES (1u << 20)
 #define PROFILE_MAX_RULES 4096
 
-struct sbx_profile {
-    struct sock_filter *insns;
-    size_t n_insns;
-    unsigned int flags; /* SECCOMP_FILTER_FLAG_* */
-};
-
 /* Collects problems: in check mode every problem is printed and counted; in load mode the first
  * one fails the load. */
 typedef struct profile_walk {
@@ -486,7 +480,7 @@ int sbx_profile_load_text(const char *text, size_t len, const char *label, bool 
     return 0;
 }
 
-static int read_profile_file(const char *path, char **text, size_t *len, hks_error *err)
+int sbx_profile_read_file(const char *path, char **text, size_t *len, hks_error *err)
 {
     cleanup_file FILE *f = fopen(path, "re");
     if (!f)
@@ -509,7 +503,7 @@ int sbx_profile_load(const char *path, bool allow_inet, sbx_profile **out, hks_e
 {
     cleanup_free char *text = NULL;
     size_t len = 0;
-    if (read_profile_file(path, &text, &len, err) < 0)
+    if (sbx_profile_read_file(path, &text, &len, err) < 0)
         return -1;
     return sbx_profile_load_text(text, len, path, allow_inet, out, err);
 }
@@ -518,7 +512,7 @@ int sbx_profile_check(const char *path, FILE *report, hks_error *err)
 {
     cleanup_free char *text = NULL;
     size_t len = 0;
-    if (read_profile_file(path, &text, &len, err) < 0)
+    if (sbx_profile_read_file(path, &text, &len, err) < 0)
         return -1;
     profile_walk w = {.label = path, .report = report, .err = err};
     json_t *root = parse_json(text, len, &w);
@@ -529,6 +523,26 @@ int sbx_profile_check(const char *path, FILE *report, hks_error *err)
     if (json_is_string(da) && strcmp(json_string_value(da), "SCMP_ACT_ALLOW") == 0)
         problem(&w, "defaultAction",
                 "SCMP_ACT_ALLOW makes the profile a denylist; use an allowlist");
+    /* i386 multiplexes socket calls through socketcall(), whose arguments BPF cannot read, so
+     * argument filters stop holding (moby/profiles 3c28324); x32 shares the x86_64 audit arch. */
+    size_t i;
+    json_t *arch;
+    json_array_foreach(json_object_get(root, "architectures"), i, arch)
+    {
+        const char *name = json_string_value(arch);
+        if (name && (strcmp(name, "SCMP_ARCH_X86") == 0 || strcmp(name, "SCMP_ARCH_X32") == 0)) {
+            char field[48];
+            snprintf(field, sizeof(field), "architectures[%zu]", i);
+            problem(&w, field,
+                    "%s lets 32-bit system calls through argument filters instead of "
+                    "killing them",
+                    name);
+        }
+    }
+    if (json_array_size(json_object_get(root, "archMap")) > 0)
+        problem(&w, "archMap",
+                "sub-architectures let 32-bit system calls in; list only the "
+                "native architecture in \"architectures\"");
     int rc = compile(root, false, &w, &profile);
     json_decref(root);
     free(profile.insns);

@@ -25,6 +25,11 @@ int sbx_profile_load(const char *path, bool allow_inet, sbx_profile **out, hks_e
 /* The same from a JSON text already in memory (label names it in messages). */
 int sbx_profile_load_text(const char *text, size_t len, const char *label, bool allow_inet,
                           sbx_profile **out, hks_error *err);
+/* The same through a cache of compiled programs in cache_dir (created 0700 if missing), keyed by
+ * the SHA-256 of the profile text, allow_inet and the libseccomp version. A cache that is not
+ * owned by the caller, is writable by others, or is damaged is ignored: the profile is compiled. */
+int sbx_profile_load_cached(const char *path, bool allow_inet, const char *cache_dir,
+                            sbx_profile **out, hks_error *err);
 void sbx_profile_free(sbx_profile *profile);
 /* Number of BPF instructions (for reports and tests). */
 size_t sbx_profile_insns(const sbx_profile *profile);

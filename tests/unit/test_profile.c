@@ -4,7 +4,9 @@
 
 #include "sandbox/internal.h"
 
+#include <dirent.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -203,7 +205,8 @@ static void check_mode_lists_every_problem(void **state)
     const char *text = "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["
                        "{\"names\":[\"read\",\"frobnicate\"],\"action\":\"SCMP_ACT_ALLOW\"},"
                        "{\"names\":[\"write\"],\"action\":\"SCMP_ACT_MAYBE\"},"
-                       "{\"names\":[\"ghost_call\"],\"action\":\"SCMP_ACT_ALLOW\"}]}";
+                       "{\"names\":[\"ghost_call\"],\"action\":\"SCMP_ACT_ALLOW\"}],"
+                       "\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\"]}";
     assert_int_equal(hks_write_all(fd, text, strlen(text)), 0);
     close(fd);
     char *report_text = NULL;
@@ -213,7 +216,8 @@ static void check_mode_lists_every_problem(void **state)
     int problems = sbx_profile_check(path, report, &err);
     fclose(report);
     unlink(path);
-    assert_int_equal(problems, 3);
+    assert_int_equal(problems, 4);
+    assert_non_null(strstr(report_text, "architectures[1]: SCMP_ARCH_X86 lets 32-bit"));
     assert_non_null(strstr(report_text, "syscalls[0].names[1]: unknown syscall 'frobnicate'"));
     assert_non_null(strstr(report_text, "syscalls[1]: action SCMP_ACT_MAYBE"));
     assert_non_null(strstr(report_text, "syscalls[2].names[0]: unknown syscall 'ghost_call'"));
@@ -244,6 +248,131 @@ static void missing_profile_names_the_path(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent/profile.json: No such file or directory"));
 }
 
+static char *write_temp(const char *text)
+{
+    char *path = strdup("/tmp/hks-test-profile-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(hks_write_all(fd, text, strlen(text)), 0);
+    close(fd);
+    return path;
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] != '.')
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void cached_program_equals_a_fresh_compile(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/hks-test-cache-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cache[PATH_MAX];
+    snprintf(cache, sizeof(cache), "%s/nested/seccomp", dir);
+    char *path = write_temp(small_profile);
+    hks_error err = {0};
+    sbx_profile *fresh = NULL, *first = NULL, *second = NULL, *inet = NULL;
+    assert_int_equal(sbx_profile_load(path, false, &fresh, &err), 0);
+    assert_int_equal(sbx_profile_load_cached(path, false, cache, &first, &err), 0);
+    assert_int_equal(count_entries(cache), 1);
+    assert_int_equal(sbx_profile_load_cached(path, false, cache, &second, &err), 0);
+    assert_int_equal(count_entries(cache), 1);
+    assert_int_equal(second->n_insns, fresh->n_insns);
+    assert_memory_equal(second->insns, fresh->insns, fresh->n_insns * sizeof(struct sock_filter));
+    assert_memory_equal(first->insns, fresh->insns, fresh->n_insns * sizeof(struct sock_filter));
+    /* the network variant is another program, in another entry */
+    assert_int_equal(sbx_profile_load_cached(path, true, cache, &inet, &err), 0);
+    assert_int_equal(count_entries(cache), 2);
+    int st = run_probe(inet, probe_socket_inet_allowed);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    st = run_probe(second, probe_socket_inet_denied);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    sbx_profile_free(fresh);
+    sbx_profile_free(first);
+    sbx_profile_free(second);
+    sbx_profile_free(inet);
+    unlink(path);
+    free(path);
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void only_entry_in(const char *dir, char *entry, size_t size)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    entry[0] = '\0';
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] != '.')
+            snprintf(entry, size, "%s/%s", dir, e->d_name);
+    }
+    if (d)
+        closedir(d);
+}
+
+static void damaged_or_untrusted_cache_is_not_used(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/hks-test-cache-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *path = write_temp(small_profile);
+    hks_error err = {0};
+    sbx_profile *fresh = NULL, *p = NULL;
+    assert_int_equal(sbx_profile_load(path, false, &fresh, &err), 0);
+    assert_int_equal(sbx_profile_load_cached(path, false, dir, &p, &err), 0);
+    sbx_profile_free(p);
+
+    /* damage the last instruction of the stored program: it is recompiled, not loaded */
+    char entry[PATH_MAX];
+    only_entry_in(dir, entry, sizeof(entry));
+    FILE *f = fopen(entry, "r+");
+    assert_non_null(f);
+    fseek(f, -8, SEEK_END);
+    fputs("garbage!", f);
+    fclose(f);
+    assert_int_equal(sbx_profile_load_cached(path, false, dir, &p, &err), 0);
+    assert_int_equal(p->n_insns, fresh->n_insns);
+    assert_memory_equal(p->insns, fresh->insns, fresh->n_insns * sizeof(struct sock_filter));
+    sbx_profile_free(p);
+
+    /* a changed profile text never matches the old entry */
+    char *changed = write_temp(small_profile);
+    FILE *g = fopen(changed, "a");
+    fputs(" ", g);
+    fclose(g);
+    assert_int_equal(sbx_profile_load_cached(changed, false, dir, &p, &err), 0);
+    sbx_profile_free(p);
+    assert_int_equal(count_entries(dir), 2);
+
+    /* a cache directory others may write to is neither read nor written */
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_int_equal(unlink(entry), 0);
+    assert_int_equal(sbx_profile_load_cached(path, false, dir, &p, &err), 0);
+    assert_int_equal(count_entries(dir), 1);
+    int st = run_probe(p, probe_denied_default);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    sbx_profile_free(p);
+    sbx_profile_free(fresh);
+    unlink(path);
+    unlink(changed);
+    free(path);
+    free(changed);
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +384,8 @@ int main(void)
         cmocka_unit_test(check_mode_lists_every_problem),
         cmocka_unit_test(shipped_profile_is_clean),
         cmocka_unit_test(missing_profile_names_the_path),
+        cmocka_unit_test(cached_program_equals_a_fresh_compile),
+        cmocka_unit_test(damaged_or_untrusted_cache_is_not_used),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
