@@ -3,6 +3,9 @@
 #include "sandbox.h"
 
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <libgen.h>
 #include <string.h>
 
@@ -223,6 +226,45 @@ static const char *default_cache_dir(char *out, size_t size)
     return out;
 }
 
+/* Run the sandbox; SIGINT, SIGTERM, SIGHUP and SIGQUIT end it cleanly (sandbox killed, cgroup
+ * removed) instead of killing hks-sandbox and leaving the cgroup behind. */
+static int run_until_done(const sbx_config *cfg, sbx_result *result, int *interrupted_by,
+                          hks_error *err)
+{
+    sigset_t mask, old;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGQUIT);
+    sigprocmask(SIG_BLOCK, &mask, &old);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    sbx_run *run = NULL;
+    if (sfd < 0 || sbx_run_start(cfg, &run, err) < 0 || !run) {
+        if (sfd < 0)
+            hks_fail(err, errno, "signalfd");
+        else
+            close(sfd);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return -1;
+    }
+    struct pollfd fds[2] = {{.fd = sbx_run_fd(run), .events = POLLIN},
+                            {.fd = sfd, .events = POLLIN}};
+    while (!sbx_run_step(run, 0)) {
+        if (poll(fds, 2, -1) < 0 && errno != EINTR)
+            break;
+        struct signalfd_siginfo si;
+        if ((fds[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+            *interrupted_by = (int)si.ssi_signo;
+            sbx_run_kill(run);
+        }
+    }
+    sbx_run_finish(run, result);
+    close(sfd);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return 0;
+}
+
 static int check_profile(const char *path)
 {
     hks_error err = {0};
@@ -386,7 +428,8 @@ int main(int argc, char **argv)
     cfg.profile = profile;
 
     sbx_result result;
-    if (sbx_run_once(&cfg, &result, &err) < 0) {
+    int interrupted_by = 0;
+    if (run_until_done(&cfg, &result, &interrupted_by, &err) < 0) {
         sbx_profile_free(profile);
         if (json) {
             memset(&result, 0, sizeof(result));
@@ -416,7 +459,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "hks-sandbox: %s%s%s%s\n", sbx_status_name(result.status),
                 reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
     }
-    int status = sbx_result_exit_status(&result);
+    int status = interrupted_by ? 128 + interrupted_by : sbx_result_exit_status(&result);
     sbx_result_release(&result);
     return status;
 }

@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -276,11 +277,23 @@ int sbx_spawner_serve(int sock)
     s->sock = sock;
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     signal(SIGPIPE, SIG_IGN);
+    /* hksd decides when the spawner ends (by closing the socket): a Ctrl-C or hang-up sent to
+     * the whole process group is left to hksd, and SIGTERM ends it as cleanly as a close. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, NULL);
+    int term_fd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
     hks_error err = {0};
     if (sbx_cgroup_sweep(NULL, &err) < 0)
         fprintf(stderr, "hks-spawner: sweeping old cgroups: %s\n", err.msg);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 0};
     epoll_ctl(s->epfd, EPOLL_CTL_ADD, sock, &ev);
+    struct epoll_event term_ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
+    if (term_fd >= 0)
+        epoll_ctl(s->epfd, EPOLL_CTL_ADD, term_fd, &term_ev);
     bool running = true;
     while (running) {
         struct epoll_event events[64];
@@ -291,12 +304,18 @@ int sbx_spawner_serve(int sock)
                 running = handle_request(s);
                 continue;
             }
+            if (tag == UINT32_MAX) {
+                running = false;
+                continue;
+            }
             job *j = s->jobs[tag - 1];
             if (j && sbx_run_step(j->run, 0) == 1)
                 finish_job(s, (int)tag - 1);
         }
     }
     shutdown_all(s);
+    if (term_fd >= 0)
+        close(term_fd);
     close(s->epfd);
     free(s);
     return 0;

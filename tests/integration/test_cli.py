@@ -169,3 +169,57 @@ def test_spawner_protocol_from_outside():
     finally:
         parent.close()
         assert proc.wait(timeout=10) == 0
+
+
+def _hks_cgroups_of(pid):
+    found = []
+    for root, dirs, _files in os.walk("/sys/fs/cgroup"):
+        found += [os.path.join(root, d) for d in dirs if d.startswith("hks-%d-" % pid)]
+        if root.count("/") > 6:
+            dirs[:] = []
+    return found
+
+
+@needs_root
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGHUP"])
+def test_signal_to_the_cli_ends_the_sandbox_cleanly(sig):
+    import signal
+    import time
+    marker = "98765.%d" % os.getpid()
+    proc = subprocess.Popen([SANDBOX, "--", "/bin/sleep", marker], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 10
+    while not _hks_cgroups_of(proc.pid) and time.time() < deadline:
+        time.sleep(0.02)
+    assert _hks_cgroups_of(proc.pid), "the sandbox never started"
+    time.sleep(0.2)
+    proc.send_signal(getattr(signal, sig))
+    assert proc.wait(timeout=10) == 128 + getattr(signal, sig)
+    assert _hks_cgroups_of(proc.pid) == []
+    assert subprocess.run(["pgrep", "-f", marker]).returncode == 1
+
+
+@needs_root
+def test_sigterm_to_the_spawner_kills_its_sandboxes_and_cleans_up():
+    import signal
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    proc = subprocess.Popen([SANDBOX, "spawner", "--fd", str(child.fileno())],
+                            pass_fds=[child.fileno()])
+    child.close()
+    try:
+        parent.send(json.dumps({"op": "load_profile", "id": 1, "name": "function",
+                                "path": PROFILE}).encode())
+        assert _recv(parent)[0]["op"] == "loaded"
+        marker = "97531.%d" % os.getpid()
+        parent.send(json.dumps({"op": "run", "id": 2, "profile": "function",
+                                "argv": ["/bin/sleep", marker]}).encode())
+        assert _recv(parent)[0]["op"] == "started"
+        assert len(_hks_cgroups_of(proc.pid)) > 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert _hks_cgroups_of(proc.pid) == []
+        assert subprocess.run(["pgrep", "-f", marker]).returncode == 1
+    finally:
+        parent.close()
+        if proc.poll() is None:
+            proc.kill()
