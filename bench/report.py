@@ -68,17 +68,18 @@ def main():
             ratio = "%.2f×" % (s["median"] / base["median"])
         print("| %s | %d | %.2f | %.2f | %.2f ± %.2f | %.2f | %s | %s |" % (
             label, s["n"], s["median"], s["p90"], s["mean"], s["stddev"], s["min"], over, ratio))
-    hks = stats.get("hks")
-    if hks:
+    if stats.get("hks"):
         print()
-    for other in ("bwrap", "crun"):
-        o = stats.get(other)
-        if hks and o:
-            print("- hks/%s: median %.2f×, p90 %.2f× (hks %+.2f ms median vs %s)" % (
-                other, hks["median"] / o["median"], hks["p90"] / o["p90"],
-                hks["median"] - o["median"], other))
-        elif hks:
-            print("- hks/%s: n/a (%s not measured)" % (other, other))
+    for mine in ("hks", "hks-nocgroup"):
+        hks = stats.get(mine)
+        for other in ("bwrap", "crun"):
+            o = stats.get(other)
+            if hks and o:
+                print("- %s/%s: median %.2f×, p90 %.2f× (%s %+.2f ms median vs %s)" % (
+                    mine, other, hks["median"] / o["median"], hks["p90"] / o["p90"], mine,
+                    hks["median"] - o["median"], other))
+            elif hks:
+                print("- %s/%s: n/a (%s not measured)" % (mine, other, other))
     print()
     print("Commands:")
     print()

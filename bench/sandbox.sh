@@ -135,6 +135,14 @@ else
     die "$HKS not found: build it first (make), or set BENCH_SKIP_HKS=1"
 fi
 
+# ---------------------------------------------------------------- 2b. hks-sandbox without cgroups
+# The same isolation without the per-sandbox cgroup, to compare like with like against bwrap
+# (which sets no resource limits) and to show what the cgroup costs on this host (on cgroup v1
+# the move into the cgroup waits for an RCU grace period; see docs/operations.md).
+if [ -x "$HKS" ]; then
+    bench hks-nocgroup "$HKS" --no-cgroup -- "$PY" -c pass
+fi
+
 # ---------------------------------------------------------------- 3. bubblewrap
 if command -v bwrap >/dev/null; then
     bw=(bwrap --unshare-all)

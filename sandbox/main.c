@@ -265,6 +265,25 @@ static int run_until_done(const sbx_config *cfg, sbx_result *result, int *interr
     return 0;
 }
 
+static void print_record(const sbx_result *result)
+{
+    json_t *record = sbx_result_to_json(result);
+    json_dumpf(record, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    fputc('\n', stdout);
+    json_decref(record);
+}
+
+/* With --json every outcome is one record on stdout, a sandbox that never started included. */
+static void print_setup_failure(const char *message)
+{
+    sbx_result failed;
+    memset(&failed, 0, sizeof(failed));
+    failed.status = SBX_STATUS_INTERNAL_ERROR;
+    failed.cgroup_version = "none";
+    snprintf(failed.message, sizeof(failed.message), "%s", message);
+    print_record(&failed);
+}
+
 static int check_profile(const char *path)
 {
     hks_error err = {0};
@@ -423,35 +442,28 @@ int main(int argc, char **argv)
     if (sbx_profile_load_cached(profile_path, cfg.network, use_cache ? cache_dir : NULL, &profile,
                                 &err) < 0) {
         fprintf(stderr, "hks-sandbox: %s\n", err.msg);
+        if (json)
+            print_setup_failure(err.msg);
         return 125;
     }
     cfg.profile = profile;
 
     sbx_result result;
     int interrupted_by = 0;
-    if (run_until_done(&cfg, &result, &interrupted_by, &err) < 0) {
-        sbx_profile_free(profile);
-        if (json) {
-            memset(&result, 0, sizeof(result));
-            result.status = SBX_STATUS_INTERNAL_ERROR;
-            result.cgroup_version = "none";
-            snprintf(result.message, sizeof(result.message), "%s", err.msg);
-        } else {
-            fprintf(stderr, "hks-sandbox: %s\n", err.msg);
-            if (geteuid() != 0 && err.errnum == EACCES && strstr(err.msg, "cgroup"))
-                fputs("hint: without cgroup delegation, run with --no-cgroup (no memory, pids or "
-                      "CPU bandwidth limit)\n",
-                      stderr);
-            return 125;
-        }
-    } else {
-        sbx_profile_free(profile);
+    int rc = run_until_done(&cfg, &result, &interrupted_by, &err);
+    sbx_profile_free(profile);
+    if (rc < 0) {
+        fprintf(stderr, "hks-sandbox: %s\n", err.msg);
+        if (geteuid() != 0 && err.errnum == EACCES && strstr(err.msg, "cgroup"))
+            fputs("hint: without cgroup delegation, run with --no-cgroup (no memory, pids or "
+                  "CPU bandwidth limit)\n",
+                  stderr);
+        if (json)
+            print_setup_failure(err.msg);
+        return 125;
     }
     if (json) {
-        json_t *record = sbx_result_to_json(&result);
-        json_dumpf(record, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
-        fputc('\n', stdout);
-        json_decref(record);
+        print_record(&result);
     } else if (result.status == SBX_STATUS_INTERNAL_ERROR) {
         fprintf(stderr, "hks-sandbox: %s\n", result.message);
     } else if (result.status != SBX_STATUS_OK && result.status != SBX_STATUS_ERROR) {

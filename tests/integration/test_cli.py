@@ -69,6 +69,11 @@ def test_missing_profile_is_an_internal_error():
     r = run("--profile", "/nonexistent.json", "--", "/bin/true")
     assert r.returncode == 125
     assert "/nonexistent.json" in r.stderr.decode()
+    r = run("--json", "--profile", "/nonexistent.json", "--", "/bin/true")
+    record = json.loads(r.stdout)
+    assert r.returncode == 125
+    assert record["status"] == "internal_error"
+    assert "/nonexistent.json: No such file or directory" in record["message"]
 
 
 @needs_root
