@@ -1,6 +1,7 @@
 """hks-sandbox as a command: options, exit statuses, profile checking, the unprivileged mode and
 the spawner protocol driven from outside (as hksd will drive it)."""
 
+import contextlib
 import json
 import os
 import pathlib
@@ -146,8 +147,9 @@ def _recv(sock):
     return json.loads(data), fds
 
 
-@needs_root
-def test_spawner_protocol_from_outside():
+@contextlib.contextmanager
+def spawner_with_profile():
+    """A spawner process driven over a SEQPACKET socket, the default profile loaded."""
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     proc = subprocess.Popen([SANDBOX, "spawner", "--fd", str(child.fileno())],
                             pass_fds=[child.fileno()])
@@ -157,23 +159,34 @@ def test_spawner_protocol_from_outside():
                                 "path": PROFILE}).encode())
         reply, _ = _recv(parent)
         assert reply["op"] == "loaded" and reply["insns"] > 10
+        yield parent, proc
+    finally:
+        parent.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+
+
+@needs_root
+def test_spawner_protocol_from_outside():
+    with spawner_with_profile() as (sock, proc):
         r, w = os.pipe()
         os.write(w, b"print(sum(range(10)))")
         os.close(w)
         request = {"op": "run", "id": 2, "profile": "function", "stdin": True,
                    "argv": ["/usr/bin/python3", "-"], "limits": {"wall_ms": 10000}}
-        socket.send_fds(parent, [json.dumps(request).encode()], [r])
+        socket.send_fds(sock, [json.dumps(request).encode()], [r])
         os.close(r)
-        started, _ = _recv(parent)
+        started, _ = _recv(sock)
         assert started == {"op": "started", "id": 2, "pid": started["pid"]}
-        result, fds = _recv(parent)
+        result, fds = _recv(sock)
         assert result["op"] == "result" and result["result"]["status"] == "ok"
         with os.fdopen(fds[0], "rb") as out, os.fdopen(fds[1], "rb") as err:
             assert out.read() == b"45\n"
             assert err.read() == b""
-    finally:
-        parent.close()
-        assert proc.wait(timeout=10) == 0
+    assert proc.returncode == 0
 
 
 def _hks_cgroups_of(pid):
@@ -207,24 +220,13 @@ def test_signal_to_the_cli_ends_the_sandbox_cleanly(sig):
 @needs_root
 def test_sigterm_to_the_spawner_kills_its_sandboxes_and_cleans_up():
     import signal
-    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    proc = subprocess.Popen([SANDBOX, "spawner", "--fd", str(child.fileno())],
-                            pass_fds=[child.fileno()])
-    child.close()
-    try:
-        parent.send(json.dumps({"op": "load_profile", "id": 1, "name": "function",
-                                "path": PROFILE}).encode())
-        assert _recv(parent)[0]["op"] == "loaded"
+    with spawner_with_profile() as (sock, proc):
         marker = "97531.%d" % os.getpid()
-        parent.send(json.dumps({"op": "run", "id": 2, "profile": "function",
-                                "argv": ["/bin/sleep", marker]}).encode())
-        assert _recv(parent)[0]["op"] == "started"
+        sock.send(json.dumps({"op": "run", "id": 2, "profile": "function",
+                              "argv": ["/bin/sleep", marker]}).encode())
+        assert _recv(sock)[0]["op"] == "started"
         assert len(_hks_cgroups_of(proc.pid)) > 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
         assert _hks_cgroups_of(proc.pid) == []
         assert subprocess.run(["pgrep", "-f", marker]).returncode == 1
-    finally:
-        parent.close()
-        if proc.poll() is None:
-            proc.kill()

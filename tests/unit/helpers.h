@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,32 @@ static inline int skip_unless_root(void)
         return 1;
     }
     return 0;
+}
+
+/* Entries of dir whose name starts with prefix ("" counts every entry but . and ..). */
+static inline int count_entries_with_prefix(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+            strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Sandbox cgroups named hks-<pid>-... (pids is a v1 hierarchy here, unified the v2 one). */
+static inline int sandbox_cgroups_of(int creator)
+{
+    char prefix[32];
+    snprintf(prefix, sizeof(prefix), "hks-%d-", creator);
+    return count_entries_with_prefix("/sys/fs/cgroup/pids", prefix) +
+           count_entries_with_prefix("/sys/fs/cgroup/unified", prefix) +
+           count_entries_with_prefix("/sys/fs/cgroup", prefix);
 }
 
 #endif

@@ -50,22 +50,7 @@ static void run(char *const *argv, sbx_limits *limits, int stdin_fd, const int *
 /* How many cgroups this process created that still exist. */
 static int own_cgroups_left(void)
 {
-    const char *roots[] = {"/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"};
-    char prefix[32];
-    snprintf(prefix, sizeof(prefix), "hks-%d-", (int)getpid());
-    int left = 0;
-    for (size_t i = 0; i < HKS_ARRAY_LEN(roots); i++) {
-        DIR *d = opendir(roots[i]);
-        if (!d)
-            continue;
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
-                left++;
-        }
-        closedir(d);
-    }
-    return left;
+    return sandbox_cgroups_of((int)getpid());
 }
 
 static void output_and_exit_code_are_reported(void **state)

@@ -222,23 +222,6 @@ static void bad_requests_get_errors_and_the_spawner_lives_on(void **state)
     json_decref(msg);
 }
 
-static int cgroups_named(const char *prefix)
-{
-    const char *roots[] = {"/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"};
-    int n = 0;
-    for (size_t i = 0; i < HKS_ARRAY_LEN(roots); i++) {
-        DIR *d = opendir(roots[i]);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
-                n++;
-        }
-        if (d)
-            closedir(d);
-    }
-    return n;
-}
-
 static void closing_the_socket_kills_everything_and_cleans_up(void **state)
 {
     (void)state;
@@ -249,14 +232,12 @@ static void closing_the_socket_kills_everything_and_cleans_up(void **state)
     assert_string_equal(op_of(msg), "started");
     json_decref(msg);
     /* the spawner is the creator of the sandbox cgroups: hks-<spawner pid>-... */
-    char prefix[32];
     int spawner_pid = (int)sbx_spawner_pid(spawner);
-    snprintf(prefix, sizeof(prefix), "hks-%d-", spawner_pid);
-    assert_int_equal(cgroups_named(prefix), 1);
+    assert_int_equal(sandbox_cgroups_of(spawner_pid), 1);
     int status = sbx_spawner_stop(spawner);
     spawner = NULL;
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    assert_int_equal(cgroups_named(prefix), 0);
+    assert_int_equal(sandbox_cgroups_of(spawner_pid), 0);
 }
 
 int main(void)
