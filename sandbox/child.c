@@ -272,6 +272,12 @@ void sbx_child_main(const sbx_child_args *args)
         fail_setup(&err);
     if (become_sandbox_user(&err) < 0)
         fail_setup(&err);
+    /* A credential change clears the parent-death signal: set it again. Should the supervisor
+     * have died in between, the wait for 'c' below sees the socket close. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
+        hks_fail(&err, errno, "set the parent-death signal");
+        fail_setup(&err);
+    }
     if (sbx_rootfs_enter(cfg, fs, &err) < 0)
         fail_setup(&err);
     free(fs);

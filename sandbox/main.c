@@ -448,6 +448,11 @@ int main(int argc, char **argv)
     }
     cfg.profile = profile;
 
+    /* cgroups of earlier runs whose supervisor was killed (SIGKILL leaves no time to clean) */
+    hks_error sweep_err;
+    if (cfg.use_cgroup)
+        (void)sbx_cgroup_sweep(cfg.cgroup_parent, &sweep_err);
+
     sbx_result result;
     int interrupted_by = 0;
     int rc = run_until_done(&cfg, &result, &interrupted_by, &err);

@@ -230,3 +230,26 @@ def test_sigterm_to_the_spawner_kills_its_sandboxes_and_cleans_up():
         assert proc.wait(timeout=10) == 0
         assert _hks_cgroups_of(proc.pid) == []
         assert subprocess.run(["pgrep", "-f", marker]).returncode == 1
+
+
+@needs_root
+def test_supervisor_killed_hard_takes_the_sandbox_with_it():
+    """SIGKILL leaves hks-sandbox no time to clean up: the sandbox must die with it (parent-death
+    signal, kept across the sandbox's uid change), and the next run removes the stale cgroup."""
+    import signal
+    import time
+    marker = "86420.%d" % os.getpid()
+    proc = subprocess.Popen([SANDBOX, "--", "/bin/sleep", marker])
+    deadline = time.time() + 10
+    while subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode != 0:
+        assert time.time() < deadline, "the sandbox never started"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    deadline = time.time() + 5
+    while subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0:
+        assert time.time() < deadline, "the sandbox outlived its supervisor"
+        time.sleep(0.02)
+    assert _hks_cgroups_of(proc.pid) != []
+    assert run("--", "/bin/true").returncode == 0
+    assert _hks_cgroups_of(proc.pid) == []
