@@ -425,6 +425,8 @@ int main(int argc, char **argv)
         if (strcmp(mounts[i].target, "/code") == 0)
             cfg.cwd = "/code";
     }
+    /* A closed output pipe is an EPIPE the supervisor handles, not a signal that kills it. */
+    signal(SIGPIPE, SIG_IGN);
     /* A terminal is never handed in: a sandbox could push keystrokes into it (TIOCSTI). */
     cfg.stdin_fd = isatty(STDIN_FILENO) ? -1 : STDIN_FILENO;
     cfg.output = json ? SBX_OUTPUT_CAPTURE : SBX_OUTPUT_FORWARD;
@@ -473,8 +475,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "hks-sandbox: %s\n", result.message);
     } else if (result.status != SBX_STATUS_OK && result.status != SBX_STATUS_ERROR) {
         const char *reason = sbx_timeout_reason_name(result.timeout_reason);
-        fprintf(stderr, "hks-sandbox: %s%s%s%s\n", sbx_status_name(result.status),
-                reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
+        fprintf(stderr, "hks-sandbox: %s%s%s%s%s%s\n", sbx_status_name(result.status),
+                reason ? " (" : "", reason ? reason : "", reason ? ")" : "",
+                result.message[0] ? ": " : "", result.message);
     }
     int status = interrupted_by ? 128 + interrupted_by : sbx_result_exit_status(&result);
     sbx_result_release(&result);

@@ -50,6 +50,7 @@ struct sbx_run {
     uint64_t next_cpu_check_us;
     unsigned cpus; /* how many cores the sandbox can use at once */
     kill_reason killed;
+    bool sink_closed; /* forward mode: the reader of our output went away */
     bool exited;
     bool reaped;
     struct rusage rusage;
@@ -138,7 +139,12 @@ static void read_stream(sbx_run *run, output_stream *s)
             s->truncated = true;
         }
         if (keep > 0 && run->output_mode == SBX_OUTPUT_FORWARD) {
-            (void)hks_write_all(s->sink, buf, keep);
+            /* nobody reads the output any more (`... | head -1`): the run has no purpose left */
+            if (s->sink >= 0 && hks_write_all(s->sink, buf, keep) < 0) {
+                s->sink = -1;
+                run->sink_closed = true;
+                kill_sandbox(run, KILL_REQUEST);
+            }
             s->len += keep;
         } else if (keep > 0) {
             if (!s->data || s->len + keep + 1 > s->cap) {
@@ -513,6 +519,9 @@ static void classify(const sbx_run *run, sbx_result *r)
         return;
     case KILL_REQUEST:
         r->status = SBX_STATUS_KILLED;
+        if (run->sink_closed)
+            snprintf(r->message, sizeof(r->message),
+                     "the reader of the program's output went away");
         return;
     case KILL_NONE:
         break;

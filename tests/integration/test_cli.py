@@ -253,3 +253,16 @@ def test_supervisor_killed_hard_takes_the_sandbox_with_it():
     assert _hks_cgroups_of(proc.pid) != []
     assert run("--", "/bin/true").returncode == 0
     assert _hks_cgroups_of(proc.pid) == []
+
+
+@needs_root
+def test_closed_output_pipe_ends_the_run_without_leftovers():
+    """`hks-sandbox -- yes | head -1`: the reader goes away; the supervisor must not die of
+    SIGPIPE (which would leave the cgroup) but end the sandbox and say why."""
+    proc = subprocess.Popen([SANDBOX, "--", "/usr/bin/yes"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout.read(2) == b"y\n"
+    proc.stdout.close()
+    assert proc.wait(timeout=10) == 137
+    assert b"reader of the program's output went away" in proc.stderr.read()
+    assert _hks_cgroups_of(proc.pid) == []
