@@ -2,6 +2,7 @@
  * and for scripts. */
 #include "sandbox.h"
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -9,8 +10,9 @@
 #include <libgen.h>
 #include <string.h>
 
-#define MAX_MOUNTS 32
-#define MAX_ENV    64
+#define MAX_MOUNTS   32
+#define MAX_ENV      64
+#define MAX_PASS_FDS 8
 
 static const char usage[] =
     "Usage: hks-sandbox [OPTIONS] -- PROGRAM [ARGS...]\n"
@@ -40,6 +42,8 @@ static const char usage[] =
     "                        sandbox with status output_limit\n"
     "  --network             share the host network namespace and allow AF_INET/AF_INET6\n"
     "                        (default: a network namespace with only lo, AF_UNIX sockets only)\n"
+    "  --pass-fd N           hand the caller's open fd N to the program, as fd 3, 4, ... in the\n"
+    "                        order given (repeatable; e.g. a control socket)\n"
     "  --setenv NAME=VALUE   environment variable (the environment is otherwise only PATH,\n"
     "                        HOME=/tmp and LANG=C.UTF-8)\n"
     "  --chdir DIR           working directory inside (default /code when bound, else /tmp)\n"
@@ -94,6 +98,7 @@ enum {
     OPT_CHECK_PROFILE,
     OPT_PROFILE_CACHE,
     OPT_NO_PROFILE_CACHE,
+    OPT_PASS_FD,
 };
 
 static const struct option options[] = {
@@ -120,6 +125,7 @@ static const struct option options[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"profile-cache", required_argument, NULL, OPT_PROFILE_CACHE},
     {"no-profile-cache", no_argument, NULL, OPT_NO_PROFILE_CACHE},
+    {"pass-fd", required_argument, NULL, OPT_PASS_FD},
     {"check-profile", required_argument, NULL, OPT_CHECK_PROFILE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -320,6 +326,8 @@ int main(int argc, char **argv)
     bool json = false;
     const char *cache_dir = NULL;
     bool use_cache = true;
+    int pass_fds[MAX_PASS_FDS];
+    size_t n_pass_fds = 0;
 
     int opt;
     while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
@@ -405,6 +413,15 @@ int main(int argc, char **argv)
         case OPT_NO_PROFILE_CACHE:
             use_cache = false;
             break;
+        case OPT_PASS_FD: {
+            uint64_t fd = count_arg("pass-fd", optarg, 65535);
+            if (n_pass_fds >= MAX_PASS_FDS)
+                usage_error("at most %d --pass-fd", MAX_PASS_FDS);
+            if (fd < 3 || fcntl((int)fd, F_GETFD) < 0)
+                usage_error("--pass-fd %s: not an open fd above 2", optarg);
+            pass_fds[n_pass_fds++] = (int)fd;
+            break;
+        }
         case OPT_CHECK_PROFILE:
             return check_profile(optarg);
         case 'h':
@@ -421,6 +438,8 @@ int main(int argc, char **argv)
     cfg.env = env;
     cfg.mounts = mounts;
     cfg.n_mounts = n_mounts;
+    cfg.pass_fds = pass_fds;
+    cfg.n_pass_fds = n_pass_fds;
     for (size_t i = 0; !cfg.cwd && i < n_mounts; i++) {
         if (strcmp(mounts[i].target, "/code") == 0)
             cfg.cwd = "/code";
