@@ -23,13 +23,14 @@ SAN_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) -O1 -g -fno-omit-frame-pointer 
 COMMON_SRC  := common/common.c
 SANDBOX_SRC := sandbox/profile.c sandbox/profile_cache.c sandbox/cgroup.c sandbox/rootfs.c sandbox/child.c \
                sandbox/run.c sandbox/result.c sandbox/message.c sandbox/request.c sandbox/spawner.c
-LIB_SRC     := $(COMMON_SRC) $(SANDBOX_SRC)
+RUNTIMES_SRC:= runtimes/files.c runtimes/pool.c
+LIB_SRC     := $(COMMON_SRC) $(SANDBOX_SRC) $(RUNTIMES_SRC)
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ     := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_SAN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-san/%)
-HEADERS     := $(wildcard common/*.h sandbox/*.h)
+HEADERS     := $(wildcard common/*.h sandbox/*.h runtimes/*.h)
 
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
@@ -50,7 +51,7 @@ DEB_PACKAGES := gcc make pkg-config clang clang-format clang-tidy cppcheck libcl
 # keep intermediate objects (fuzz and sanitizer builds) between runs
 .SECONDARY:
 
-all: $(BUILD)/hks-sandbox
+all: $(BUILD)/hks-sandbox $(BUILD)/hks-exec
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -69,13 +70,16 @@ $(BUILD)/libhks-san.a: $(SAN_OBJ)
 $(BUILD)/hks-sandbox: $(BUILD)/obj/sandbox/main.o $(BUILD)/libhks.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -o $@
 
+$(BUILD)/hks-exec: $(BUILD)/obj/runtimes/exec_main.o $(BUILD)/libhks.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libhks.a tests/unit/helpers.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< $(BUILD)/libhks.a $(PKG_LIBS) -lcmocka -o $@
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< $(BUILD)/libhks.a $(PKG_LIBS) -lpthread -lcmocka -o $@
 
 $(BUILD)/tests-san/%: tests/unit/%.c $(BUILD)/libhks-san.a tests/unit/helpers.h
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) $< $(BUILD)/libhks-san.a $(PKG_LIBS) -lcmocka -o $@
+	$(CC) $(SAN_CFLAGS) $< $(BUILD)/libhks-san.a $(PKG_LIBS) -lpthread -lcmocka -o $@
 
 # libFuzzer targets: the library instrumented for coverage, each target linked with the fuzzer.
 $(BUILD)/fuzzobj/%.o: %.c $(HEADERS)
@@ -84,7 +88,7 @@ $(BUILD)/fuzzobj/%.o: %.c $(HEADERS)
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) $(PKG_LIBS) -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) $(PKG_LIBS) -lpthread -o $@
 
 # ---- dependencies ----------------------------------------------------------------------------
 deps:

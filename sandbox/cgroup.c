@@ -224,17 +224,10 @@ static int create_v2(sbx_cgroup *cg, const cgroup_layout *layout, const char *pa
     if (make_dir(cg->v2, sizeof(cg->v2), base, name, err) < 0)
         return -1;
     cg->version = 2;
-    char value[64];
-    snprintf(value, sizeof(value), "%llu", (unsigned long long)l->memory_bytes);
-    if (write_control(cg->v2, "memory.max", value, false, err) < 0 ||
-        write_control(cg->v2, "memory.swap.max", "0", true, err) < 0 ||
+    if (write_control(cg->v2, "memory.swap.max", "0", true, err) < 0 ||
         write_control(cg->v2, "memory.oom.group", "1", true, err) < 0)
         return -1;
-    snprintf(value, sizeof(value), "%llu", (unsigned long long)l->pids);
-    if (write_control(cg->v2, "pids.max", value, false, err) < 0)
-        return -1;
-    snprintf(value, sizeof(value), "%llu 100000", (unsigned long long)l->cpu_millis * 100ULL);
-    return write_control(cg->v2, "cpu.max", value, false, err);
+    return sbx_cgroup_set_limits(cg, l, err);
 }
 
 static int create_v1(sbx_cgroup *cg, const cgroup_layout *layout, const char *parent,
@@ -257,20 +250,49 @@ static int create_v1(sbx_cgroup *cg, const cgroup_layout *layout, const char *pa
             make_dir(dirs[i], PATH_MAX, base, name, err) < 0)
             return -1;
     }
-    char value[64];
-    snprintf(value, sizeof(value), "%llu", (unsigned long long)l->memory_bytes);
-    if (write_control(cg->memory, "memory.limit_in_bytes", value, false, err) < 0 ||
-        /* memsw exists only with swap accounting; swappiness 0 covers the rest */
-        write_control(cg->memory, "memory.memsw.limit_in_bytes", value, true, err) < 0 ||
-        write_control(cg->memory, "memory.swappiness", "0", true, err) < 0)
+    if (write_control(cg->memory, "memory.swappiness", "0", true, err) < 0 ||
+        write_control(cg->cpu, "cpu.cfs_period_us", "100000", false, err) < 0)
         return -1;
-    snprintf(value, sizeof(value), "%llu", (unsigned long long)l->pids);
-    if (write_control(cg->pids, "pids.max", value, false, err) < 0)
+    return sbx_cgroup_set_limits(cg, l, err);
+}
+
+/* v1 wants memory.memsw.limit_in_bytes >= memory.limit_in_bytes at every moment: raise memsw
+ * first when the limit grows, lower the limit first when it shrinks. memsw exists only with
+ * swap accounting; swappiness 0 covers the rest. */
+static int set_v1_memory(const sbx_cgroup *cg, uint64_t bytes, hks_error *err)
+{
+    char value[32];
+    snprintf(value, sizeof(value), "%llu", (unsigned long long)bytes);
+    bool growing = bytes > read_u64(cg->memory, "memory.limit_in_bytes", NULL);
+    if (growing && write_control(cg->memory, "memory.memsw.limit_in_bytes", value, true, err) < 0)
         return -1;
-    snprintf(value, sizeof(value), "%llu", (unsigned long long)l->cpu_millis * 100ULL);
-    if (write_control(cg->cpu, "cpu.cfs_period_us", "100000", false, err) < 0 ||
-        write_control(cg->cpu, "cpu.cfs_quota_us", value, false, err) < 0)
+    if (write_control(cg->memory, "memory.limit_in_bytes", value, false, err) < 0)
         return -1;
+    if (!growing && write_control(cg->memory, "memory.memsw.limit_in_bytes", value, true, err) < 0)
+        return -1;
+    return 0;
+}
+
+int sbx_cgroup_set_limits(const sbx_cgroup *cg, const sbx_limits *l, hks_error *err)
+{
+    char memory[32], pids[32], quota[48];
+    snprintf(memory, sizeof(memory), "%llu", (unsigned long long)l->memory_bytes);
+    snprintf(pids, sizeof(pids), "%llu", (unsigned long long)l->pids);
+    if (cg->version == 2) {
+        snprintf(quota, sizeof(quota), "%llu 100000", (unsigned long long)l->cpu_millis * 100ULL);
+        if (write_control(cg->v2, "memory.max", memory, false, err) < 0 ||
+            write_control(cg->v2, "pids.max", pids, false, err) < 0 ||
+            write_control(cg->v2, "cpu.max", quota, false, err) < 0)
+            return -1;
+        return 0;
+    }
+    if (cg->version == 1) {
+        snprintf(quota, sizeof(quota), "%llu", (unsigned long long)l->cpu_millis * 100ULL);
+        if (set_v1_memory(cg, l->memory_bytes, err) < 0 ||
+            write_control(cg->pids, "pids.max", pids, false, err) < 0 ||
+            write_control(cg->cpu, "cpu.cfs_quota_us", quota, false, err) < 0)
+            return -1;
+    }
     return 0;
 }
 

@@ -41,6 +41,8 @@ typedef struct sbx_cgroup {
 
 /* Create the sandbox's cgroup under parent (NULL: below the caller's own) and apply limits. */
 int sbx_cgroup_create(sbx_cgroup *cg, const char *parent, const sbx_limits *limits, hks_error *err);
+/* Write memory (swap stays off), pids and CPU bandwidth limits; also on a running sandbox. */
+int sbx_cgroup_set_limits(const sbx_cgroup *cg, const sbx_limits *limits, hks_error *err);
 /* An O_DIRECTORY fd of the v2 cgroup for CLONE_INTO_CGROUP, or -1 for v1. */
 int sbx_cgroup_open_fd(const sbx_cgroup *cg, hks_error *err);
 /* v1: move pid into every controller's directory (v2 uses CLONE_INTO_CGROUP). */
@@ -90,6 +92,8 @@ typedef struct sbx_request {
 int sbx_request_decode(sbx_request *req, const sbx_profile *plain, const sbx_profile *inet,
                        hks_error *err);
 void sbx_request_close_fds(sbx_request *req);
+/* Apply the fields present in a "limits" object over *limits (each typed and bounded). */
+int sbx_request_parse_limits(json_t *json, sbx_limits *limits, hks_error *err);
 void sbx_request_release(sbx_request *req);
 
 /* ---- rootfs.c: inside the child ---- */

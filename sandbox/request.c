@@ -38,7 +38,7 @@ static int limit_field(json_t *limits, const char *name, uint64_t max, uint64_t 
     return 0;
 }
 
-static int parse_limits(json_t *limits, sbx_limits *l, hks_error *err)
+int sbx_request_parse_limits(json_t *limits, sbx_limits *l, hks_error *err)
 {
     if (!limits)
         return 0;
@@ -105,7 +105,7 @@ int sbx_request_decode(sbx_request *req, const sbx_profile *plain, const sbx_pro
     if (hostname)
         req->cfg.hostname = hostname;
     if (parse_mounts(json_object_get(r, "mounts"), req, err) < 0 ||
-        parse_limits(json_object_get(r, "limits"), &req->cfg.limits, err) < 0)
+        sbx_request_parse_limits(json_object_get(r, "limits"), &req->cfg.limits, err) < 0)
         return -1;
     const char *cgroup_parent = json_string_value(json_object_get(r, "cgroup_parent"));
     if (cgroup_parent)

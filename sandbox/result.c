@@ -151,3 +151,51 @@ json_t *sbx_result_to_json(const sbx_result *r)
     json_object_set_new(o, "cgroup", json_string(r->cgroup_version ? r->cgroup_version : "none"));
     return o;
 }
+
+static bool status_from_name(const char *name, sbx_status *out)
+{
+    for (int s = SBX_STATUS_OK; s <= SBX_STATUS_INTERNAL_ERROR; s++) {
+        if (name && strcmp(name, sbx_status_name((sbx_status)s)) == 0) {
+            *out = (sbx_status)s;
+            return true;
+        }
+    }
+    return false;
+}
+
+static uint64_t ms_to_us(json_t *v)
+{
+    double ms = json_number_value(v);
+    return ms > 0 ? (uint64_t)(ms * 1000.0 + 0.5) : 0;
+}
+
+int sbx_result_from_json(json_t *record, sbx_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (!json_is_object(record) ||
+        !status_from_name(json_string_value(json_object_get(record, "status")), &r->status))
+        return -1;
+    json_t *code = json_object_get(record, "exit_code");
+    r->exited = json_is_integer(code);
+    r->exit_code = r->exited ? (int)json_integer_value(code) : 0;
+    r->signal = (int)json_integer_value(json_object_get(record, "signal"));
+    const char *reason = json_string_value(json_object_get(record, "timeout_reason"));
+    r->timeout_reason = !reason                       ? SBX_TIMEOUT_NONE
+                        : strcmp(reason, "wall") == 0 ? SBX_TIMEOUT_WALL
+                                                      : SBX_TIMEOUT_CPU;
+    r->wall_us = ms_to_us(json_object_get(record, "wall_ms"));
+    r->cpu_us = ms_to_us(json_object_get(record, "cpu_ms"));
+    r->peak_memory_bytes =
+        (uint64_t)json_integer_value(json_object_get(record, "peak_memory_bytes"));
+    r->oom_killed = json_is_true(json_object_get(record, "oom_killed"));
+    r->stdout_truncated = json_is_true(json_object_get(record, "stdout_truncated"));
+    r->stderr_truncated = json_is_true(json_object_get(record, "stderr_truncated"));
+    const char *version = json_string_value(json_object_get(record, "cgroup"));
+    r->cgroup_version = version && strcmp(version, "v2") == 0   ? "v2"
+                        : version && strcmp(version, "v1") == 0 ? "v1"
+                                                                : "none";
+    const char *message = json_string_value(json_object_get(record, "message"));
+    if (message)
+        snprintf(r->message, sizeof(r->message), "%s", message);
+    return 0;
+}

@@ -44,13 +44,18 @@ struct sbx_run {
     int epfd;
     int timerfd;
     int report_fd;
+    int go_fd;      /* sync socket to the child: 'm' sent, 'c' once it is in its cgroup */
+    pid_t attacher; /* v1: the process moving the child into its cgroup */
+    int attacher_pidfd;
     output_stream out, err;
     uint64_t start_us, end_us;
     uint64_t wall_deadline_us;
     uint64_t next_cpu_check_us;
-    unsigned cpus; /* how many cores the sandbox can use at once */
+    uint64_t cpu_base_us; /* CPU used before the last arm: not the program's */
+    unsigned cpus;        /* how many cores the sandbox can use at once */
     kill_reason killed;
-    bool sink_closed; /* forward mode: the reader of our output went away */
+    bool sink_closed;  /* forward mode: the reader of our output went away */
+    bool result_taken; /* sbx_run_result was called: only the teardown is left */
     bool exited;
     bool reaped;
     struct rusage rusage;
@@ -204,6 +209,7 @@ static void check_deadlines(sbx_run *run)
     if (run->next_cpu_check_us && now >= run->next_cpu_check_us) {
         uint64_t used = 0;
         if (sbx_cgroup_cpu_usage_us(&run->cg, &used) == 0) {
+            used = used > run->cpu_base_us ? used - run->cpu_base_us : 0;
             if (used >= run->limits.cpu_ms * 1000) {
                 kill_sandbox(run, KILL_CPU);
                 return;
@@ -227,12 +233,69 @@ static void reap(sbx_run *run)
     } while (pid < 0 && errno == EINTR);
     run->reaped = true;
     run->exited = true;
-    run->end_us = hks_now_us();
+    if (!run->end_us)
+        run->end_us = hks_now_us();
+}
+
+/* Everything about the program is known once init has reported its status (init then exits and
+ * the kernel kills the rest) and its output has ended, or once init is gone. The namespaces'
+ * teardown can take milliseconds more (an RCU grace period for the mounts): the result does not
+ * wait for it. */
+static bool result_ready(const sbx_run *run)
+{
+    return (run->exited || run->have_program_status) && run->out.fd < 0 && run->err.fd < 0;
 }
 
 static bool finished(const sbx_run *run)
 {
-    return run->exited && run->out.fd < 0 && run->err.fd < 0 && run->report_fd < 0;
+    return run->exited && run->out.fd < 0 && run->err.fd < 0 && run->report_fd < 0 &&
+           run->attacher_pidfd < 0;
+}
+
+/* The v1 move is done (or failed): tell the child to go on, or give up on the sandbox. */
+static void attacher_done(sbx_run *run)
+{
+    int status = 0;
+    while (waitpid(run->attacher, &status, 0) < 0 && errno == EINTR)
+        ;
+    epoll_ctl(run->epfd, EPOLL_CTL_DEL, run->attacher_pidfd, NULL);
+    close_fd(&run->attacher_pidfd);
+    run->attacher = 0;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : EINTR;
+    if (code == 0) {
+        (void)send(run->go_fd, "c", 1, MSG_NOSIGNAL);
+    } else if (!run->exited) {
+        snprintf(run->setup_error, sizeof(run->setup_error), "move the sandbox into its cgroup: %s",
+                 strerror(code));
+        kill_sandbox(run, KILL_REQUEST);
+    }
+    close_fd(&run->go_fd);
+}
+
+/* Moving a task into a v1 cgroup waits for an RCU grace period (milliseconds). A process of
+ * its own does it, so that the caller (the spawner, serving many sandboxes) never blocks on it
+ * and the child builds its root meanwhile. Returns 0 or -1 with err. */
+static int start_attacher(sbx_run *run, hks_error *err)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return hks_fail(err, errno, "fork the cgroup attacher");
+    if (pid == 0) {
+        hks_error child_err = {0};
+        _exit(sbx_cgroup_attach(&run->cg, run->pid, &child_err) == 0
+                  ? 0
+                  : (child_err.errnum ? child_err.errnum : EIO));
+    }
+    run->attacher = pid;
+    run->attacher_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (run->attacher_pidfd < 0) {
+        int saved = errno;
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        run->attacher = 0;
+        return hks_fail(err, saved, "pidfd_open of the cgroup attacher");
+    }
+    return 0;
 }
 
 int sbx_run_step(sbx_run *run, int timeout_ms)
@@ -259,6 +322,8 @@ int sbx_run_step(sbx_run *run, int timeout_ms)
         } else if (fd == run->pidfd) {
             epoll_ctl(run->epfd, EPOLL_CTL_DEL, run->pidfd, NULL);
             reap(run);
+        } else if (fd == run->attacher_pidfd) {
+            attacher_done(run);
         }
     }
     if (run->exited && !finished(run)) {
@@ -268,7 +333,9 @@ int sbx_run_step(sbx_run *run, int timeout_ms)
         read_stream(run, &run->err);
         read_reports(run);
     }
-    return finished(run) ? 1 : 0;
+    if (run->have_program_status && !run->end_us)
+        run->end_us = hks_now_us();
+    return run->result_taken ? (finished(run) ? 1 : 0) : (result_ready(run) ? 1 : 0);
 }
 
 static unsigned usable_cpus(const sbx_limits *l)
@@ -332,6 +399,12 @@ static int validate(const sbx_config *cfg, hks_error *err)
 
 static void run_free(sbx_run *run)
 {
+    if (run->attacher > 0) {
+        kill(run->attacher, SIGKILL);
+        waitpid(run->attacher, NULL, 0);
+    }
+    close_fd(&run->attacher_pidfd);
+    close_fd(&run->go_fd);
     close_fd(&run->pidfd);
     close_fd(&run->epfd);
     close_fd(&run->timerfd);
@@ -364,6 +437,7 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
     if (!run)
         return hks_fail(err, ENOMEM, "sandbox run");
     run->pidfd = run->epfd = run->timerfd = run->report_fd = run->out.fd = run->err.fd = -1;
+    run->go_fd = run->attacher_pidfd = -1;
     run->output_mode = cfg->output;
     run->limits = cfg->limits;
     run->out.max = cfg->limits.stdout_max;
@@ -422,7 +496,7 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
     close(err_pipe[1]);
     close(report_pipe[1]);
     close(sync_sock[0]);
-    cleanup_fd int go_fd = sync_sock[1];
+    run->go_fd = sync_sock[1];
     if (pid < 0) {
         hks_fail(err, clone_errno, "clone the sandbox (user, pid, mount, ipc, uts%s namespaces)",
                  cfg->network ? "" : ", net");
@@ -434,14 +508,18 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
     if (write_id_maps(run->pid, cfg, err) < 0)
         return abandon(run);
     /* A child that failed its setup already said why on the report pipe: the run goes on so
-     * that sbx_run_finish reports that, instead of an error about the go signal. */
-    if (send(go_fd, "m", 1, MSG_NOSIGNAL) == 1) {
-        /* A v1 move waits for an RCU grace period (milliseconds): the child builds its root
-         * meanwhile. v2 placed it with CLONE_INTO_CGROUP already. */
-        if (run->cg.version == 1 && sbx_cgroup_attach(&run->cg, run->pid, err) < 0)
-            return abandon(run);
-        (void)send(go_fd, "c", 1, MSG_NOSIGNAL);
+     * that sbx_run_finish reports that, instead of an error about the go signal. v2 placed the
+     * child in its cgroup with CLONE_INTO_CGROUP already. */
+    if (send(run->go_fd, "m", 1, MSG_NOSIGNAL) == 1) {
+        if (run->cg.version == 1) {
+            if (start_attacher(run, err) < 0)
+                return abandon(run);
+        } else {
+            (void)send(run->go_fd, "c", 1, MSG_NOSIGNAL);
+        }
     }
+    if (run->attacher <= 0)
+        close_fd(&run->go_fd);
 
     run->epfd = epoll_create1(EPOLL_CLOEXEC);
     run->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -454,7 +532,8 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
         fcntl(nonblocking[i], F_SETFL, O_NONBLOCK);
     if (watch(run, run->out.fd, err) < 0 || watch(run, run->err.fd, err) < 0 ||
         watch(run, run->report_fd, err) < 0 || watch(run, run->pidfd, err) < 0 ||
-        watch(run, run->timerfd, err) < 0)
+        watch(run, run->timerfd, err) < 0 ||
+        (run->attacher_pidfd >= 0 && watch(run, run->attacher_pidfd, err) < 0))
         return abandon(run);
     run->wall_deadline_us = run->start_us + cfg->limits.wall_ms * 1000;
     if (run->cg.version)
@@ -472,6 +551,31 @@ int sbx_run_fd(const sbx_run *run)
 pid_t sbx_run_pid(const sbx_run *run)
 {
     return run->pid;
+}
+
+int sbx_run_rearm(sbx_run *run, const sbx_limits *limits, hks_error *err)
+{
+    if (run->exited)
+        return hks_fail(err, ESRCH, "the sandbox has already ended");
+    if (run->cg.version && sbx_cgroup_set_limits(&run->cg, limits, err) < 0)
+        return hks_wrap(err, "new limits for the sandbox");
+    run->limits.memory_bytes = limits->memory_bytes;
+    run->limits.pids = limits->pids;
+    run->limits.cpu_millis = limits->cpu_millis;
+    run->limits.wall_ms = limits->wall_ms;
+    run->limits.cpu_ms = limits->cpu_ms;
+    run->out.max = limits->stdout_max;
+    run->err.max = limits->stderr_max;
+    run->cpus = usable_cpus(&run->limits);
+    uint64_t used = 0;
+    if (sbx_cgroup_cpu_usage_us(&run->cg, &used) == 0)
+        run->cpu_base_us = used;
+    run->start_us = hks_now_us();
+    run->wall_deadline_us = run->start_us + limits->wall_ms * 1000;
+    if (run->cg.version)
+        schedule_cpu_check(run, 0);
+    arm_timer(run);
+    return 0;
 }
 
 void sbx_run_kill(sbx_run *run)
@@ -543,15 +647,18 @@ static void classify(const sbx_run *run, sbx_result *r)
     r->status = r->exited && r->exit_code == 0 ? SBX_STATUS_OK : SBX_STATUS_ERROR;
 }
 
-void sbx_run_finish(sbx_run *run, sbx_result *r)
+void sbx_run_result(sbx_run *run, sbx_result *r)
 {
     memset(r, 0, sizeof(*r));
-    while (!sbx_run_step(run, -1))
-        ;
+    while (!result_ready(run))
+        sbx_run_step(run, -1);
+    run->result_taken = true;
+    if (!run->end_us)
+        run->end_us = hks_now_us();
     r->wall_us = run->end_us - run->start_us;
     uint64_t cpu = 0;
     if (sbx_cgroup_cpu_usage_us(&run->cg, &cpu) == 0) {
-        r->cpu_us = cpu;
+        r->cpu_us = cpu > run->cpu_base_us ? cpu - run->cpu_base_us : 0;
     } else {
         r->cpu_us = (uint64_t)run->rusage.ru_utime.tv_sec * 1000000 +
                     (uint64_t)run->rusage.ru_utime.tv_usec +
@@ -570,12 +677,30 @@ void sbx_run_finish(sbx_run *run, sbx_result *r)
         take_output(&run->err, &r->stderr_data, &r->stderr_len);
     }
     classify(run, r);
+}
+
+bool sbx_run_drained(const sbx_run *run)
+{
+    return finished(run);
+}
+
+int sbx_run_free(sbx_run *run, hks_error *err)
+{
+    while (!finished(run))
+        sbx_run_step(run, -1);
+    int rc = sbx_cgroup_destroy(&run->cg, err);
+    run_free(run);
+    return rc;
+}
+
+void sbx_run_finish(sbx_run *run, sbx_result *r)
+{
+    sbx_run_result(run, r);
     hks_error cg_err;
-    if (sbx_cgroup_destroy(&run->cg, &cg_err) < 0 && r->status != SBX_STATUS_INTERNAL_ERROR) {
+    if (sbx_run_free(run, &cg_err) < 0 && r->status != SBX_STATUS_INTERNAL_ERROR) {
         /* the run itself is over; a cgroup that will not go is worth saying, not hiding */
         snprintf(r->message, sizeof(r->message), "%s", cg_err.msg);
     }
-    run_free(run);
 }
 
 int sbx_run_once(const sbx_config *cfg, sbx_result *result, hks_error *err)

@@ -135,6 +135,9 @@ void sbx_result_release(sbx_result *result);
  * "peak_memory_bytes", "oom_killed", "stdout", "stderr", "stdout_truncated", "stderr_truncated",
  * "message", "cgroup"}; output bytes that are not UTF-8 are replaced by U+FFFD. */
 json_t *sbx_result_to_json(const sbx_result *result);
+/* The reverse, for a record received from the spawner (whose output travels separately):
+ * stdout/stderr are left empty. Returns -1 when the record is malformed. */
+int sbx_result_from_json(json_t *record, sbx_result *result);
 /* Exit status a command-line tool reports for this result: the program's code, 128+signal, 125. */
 int sbx_result_exit_status(const sbx_result *result);
 
@@ -150,11 +153,23 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err);
 int sbx_run_fd(const sbx_run *run);
 pid_t sbx_run_pid(const sbx_run *run);
 /* Handle whatever is ready, waiting at most timeout_ms (-1: until something happens). Returns 1
- * when the run is over, 0 when not yet. */
+ * when the result is ready (the program has ended), 0 when not yet; once sbx_run_result was
+ * called, 1 when the teardown is complete too. */
 int sbx_run_step(sbx_run *run, int timeout_ms);
+/* The program's result, as soon as it is known (waits for it if needed). The namespaces' teardown
+ * may still be going on: keep stepping until sbx_run_drained, then sbx_run_free. */
+void sbx_run_result(sbx_run *run, sbx_result *result);
+bool sbx_run_drained(const sbx_run *run);
+/* Wait for the teardown, remove the cgroup, release everything. */
+int sbx_run_free(sbx_run *run, hks_error *err);
+/* Start the clock again with new limits (memory, pids, CPU bandwidth, wall and CPU time, output
+ * caps): for a sandbox started ahead of time that is now given its real work. Wall and CPU time
+ * in the result count from here. Files, rlimits and tmpfs sizes stay as created. */
+int sbx_run_rearm(sbx_run *run, const sbx_limits *limits, hks_error *err);
 /* Kill the whole sandbox now; the result says killed. */
 void sbx_run_kill(sbx_run *run);
-/* Wait for the end (if needed), release every resource (processes, cgroup) and fill result. */
+/* sbx_run_result then sbx_run_free: the result, with every resource (processes, cgroup)
+ * released. */
 void sbx_run_finish(sbx_run *run, sbx_result *result);
 
 /* Start, wait and finish in one call. */
@@ -173,6 +188,8 @@ int sbx_run_once(const sbx_config *cfg, sbx_result *result, hks_error *err);
  *                                                fds: [stdout memfd, stderr memfd]; the record's
  *                                                "stdout"/"stderr" are left out
  *   -> {"op":"kill","id":N}                   (the run's result then says "killed")
+ *   -> {"op":"arm","id":N,"limits":{..}}      <- {"op":"armed","id":N}: new limits and a fresh
+ *                                                clock for a sandbox started ahead of time
  *   <- {"op":"error","id":N,"message":S}       for a request that could not be carried out
  * Closing the socket kills every sandbox, removes their cgroups and ends the spawner. */
 

@@ -29,6 +29,7 @@ typedef struct job {
     json_int_t id;
     sbx_request req;
     sbx_run *run;
+    bool reported; /* the result went out; only the sandbox's teardown is left */
 } job;
 
 typedef struct spawner_state {
@@ -168,13 +169,12 @@ static int output_memfd(const char *name, const char *data, size_t len)
     return fd;
 }
 
-static void finish_job(spawner_state *s, int slot)
+/* The program is done: send its result now, before the namespaces' teardown finishes. */
+static void report_job(spawner_state *s, job *j)
 {
-    job *j = s->jobs[slot];
-    s->jobs[slot] = NULL;
-    epoll_ctl(s->epfd, EPOLL_CTL_DEL, sbx_run_fd(j->run), NULL);
     sbx_result result;
-    sbx_run_finish(j->run, &result);
+    sbx_run_result(j->run, &result);
+    j->reported = true;
     json_t *record = sbx_result_to_json(&result);
     json_object_del(record, "stdout");
     json_object_del(record, "stderr");
@@ -194,18 +194,56 @@ static void finish_job(spawner_state *s, int slot)
     }
     json_decref(msg);
     sbx_result_release(&result);
+}
+
+static void free_job(spawner_state *s, int slot)
+{
+    job *j = s->jobs[slot];
+    s->jobs[slot] = NULL;
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, sbx_run_fd(j->run), NULL);
+    hks_error err = {0};
+    if (sbx_run_free(j->run, &err) < 0)
+        fprintf(stderr, "hks-spawner: %s\n", err.msg);
     job_free(j);
+}
+
+static job *find_job(spawner_state *s, json_int_t id)
+{
+    for (int i = 0; i < MAX_JOBS; i++) {
+        if (s->jobs[i] && s->jobs[i]->id == id)
+            return s->jobs[i];
+    }
+    return NULL;
+}
+
+/* A sandbox started ahead of time gets its real limits and a fresh clock. */
+static void arm_job(spawner_state *s, json_int_t id, json_t *msg)
+{
+    job *j = find_job(s, id);
+    if (!j || j->reported) {
+        reply_error(s, id, "no such run");
+        return;
+    }
+    sbx_limits limits = j->req.cfg.limits;
+    hks_error err = {0};
+    if (sbx_request_parse_limits(json_object_get(msg, "limits"), &limits, &err) < 0 ||
+        sbx_run_rearm(j->run, &limits, &err) < 0) {
+        reply_error(s, id, err.msg);
+        return;
+    }
+    j->req.cfg.limits = limits;
+    json_t *reply = json_pack("{s:s, s:I}", "op", "armed", "id", id);
+    (void)sbx_msg_send(s->sock, reply, NULL, 0, &err);
+    json_decref(reply);
 }
 
 static void kill_job(spawner_state *s, json_int_t id)
 {
-    for (int i = 0; i < MAX_JOBS; i++) {
-        if (s->jobs[i] && s->jobs[i]->id == id) {
-            sbx_run_kill(s->jobs[i]->run);
-            return;
-        }
-    }
-    reply_error(s, id, "no such run");
+    job *j = find_job(s, id);
+    if (j && !j->reported)
+        sbx_run_kill(j->run);
+    else if (!j)
+        reply_error(s, id, "no such run");
 }
 
 /* Returns false when the peer has gone. */
@@ -242,6 +280,8 @@ static bool handle_request(spawner_state *s)
         load_profile(s, id, msg);
     else if (strcmp(op, "kill") == 0)
         kill_job(s, id);
+    else if (strcmp(op, "arm") == 0)
+        arm_job(s, id, msg);
     else
         reply_error(s, id, "unknown op");
     json_decref(msg);
@@ -251,17 +291,12 @@ static bool handle_request(spawner_state *s)
 static void shutdown_all(spawner_state *s)
 {
     for (int i = 0; i < MAX_JOBS; i++) {
-        if (s->jobs[i])
+        if (s->jobs[i] && !s->jobs[i]->reported)
             sbx_run_kill(s->jobs[i]->run);
     }
     for (int i = 0; i < MAX_JOBS; i++) {
-        if (!s->jobs[i])
-            continue;
-        sbx_result result;
-        sbx_run_finish(s->jobs[i]->run, &result);
-        sbx_result_release(&result);
-        job_free(s->jobs[i]);
-        s->jobs[i] = NULL;
+        if (s->jobs[i])
+            free_job(s, i);
     }
     for (size_t i = 0; i < s->n_profiles; i++) {
         sbx_profile_free(s->profiles[i].plain);
@@ -309,8 +344,12 @@ int sbx_spawner_serve(int sock)
                 continue;
             }
             job *j = s->jobs[tag - 1];
-            if (j && sbx_run_step(j->run, 0) == 1)
-                finish_job(s, (int)tag - 1);
+            if (j && sbx_run_step(j->run, 0) == 1) {
+                if (!j->reported)
+                    report_job(s, j);
+                if (j->reported && sbx_run_drained(j->run))
+                    free_job(s, (int)tag - 1);
+            }
         }
     }
     shutdown_all(s);

@@ -1,0 +1,713 @@
+/* Warm pools: per runtime, sandboxes whose launcher has already started and now blocks on its
+ * control socket. An execution claims one, writes the files into its /code (a host directory
+ * bound read-only inside), gives it its real limits and a fresh clock (spawner "arm"), hands it
+ * stdin and says "go"; the sandbox runs that one program and ends. A dispatcher thread reads
+ * the spawner's messages and the launchers' "ready", and starts replacements in the
+ * background. */
+#include "runtimes.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define PROFILE_NAME  "function"
+#define LAUNCHER_DIR  "/hks/runtime"
+#define ATTEMPTS      3
+#define READY_TIMEOUT 30000 /* ms a cold start may take before the execution gives up */
+
+static const rt_runtime runtimes[] = {
+    {.name = "python", .interpreter = "/usr/bin/python3", .launcher = "launcher.py"},
+    {.name = "node", .interpreter = "/usr/bin/node", .launcher = "launcher.js"},
+};
+
+const rt_runtime *rt_runtime_find(const char *name)
+{
+    for (size_t i = 0; i < HKS_ARRAY_LEN(runtimes); i++) {
+        if (name && strcmp(runtimes[i].name, name) == 0)
+            return &runtimes[i];
+    }
+    return NULL;
+}
+
+void rt_pool_config_init(rt_pool_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->root = ".";
+    cfg->work_dir = "./var/pool";
+    cfg->profile_path = "policies/seccomp/function.json";
+    for (size_t i = 0; i < HKS_ARRAY_LEN(runtimes); i++)
+        cfg->warm[i] = 2;
+    sbx_limits_default(&cfg->limits);
+    cfg->idle_ms = 10 * 60 * 1000;
+}
+
+typedef enum slot_state {
+    SLOT_STARTING, /* sandbox asked for, launcher not ready yet */
+    SLOT_READY,    /* launcher waits for "go" */
+    SLOT_CLAIMED,  /* an execution owns it */
+} slot_state;
+
+typedef struct slot {
+    struct slot *next;
+    json_int_t id; /* the spawner's run id */
+    size_t runtime;
+    slot_state state;
+    bool pooled; /* counts toward the warm target (false: a cold start for one execution) */
+    int control; /* host end of the launcher's control socket */
+    int stdin_w; /* write end of the program's stdin */
+    char code_dir[PATH_MAX];
+    bool armed;  /* the spawner applied the execution's limits */
+    bool ended;  /* the spawner sent the sandbox's result */
+    bool dead;   /* the sandbox was never created: no result will come */
+    bool failed; /* a request about it was refused (error holds why) */
+    char error[512];
+    sbx_result result;
+} slot;
+
+struct rt_pool {
+    rt_pool_config cfg;
+    char root[PATH_MAX], work_dir[PATH_MAX];
+    sbx_spawner *spawner;
+    int sock;
+    int epfd;
+    int wake; /* eventfd: refill and stop requests for the dispatcher */
+    pthread_t dispatcher;
+    bool dispatcher_running;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    bool stopping;
+    bool spawner_gone;
+    slot *slots;
+    json_int_t next_id;
+    unsigned pooled[RT_MAX_RUNTIMES]; /* starting + ready, pooled only */
+};
+
+/* ---- slots (pool->lock held) ---- */
+
+static slot *find_slot(rt_pool *pool, json_int_t id)
+{
+    for (slot *s = pool->slots; s; s = s->next) {
+        if (s->id == id)
+            return s;
+    }
+    return NULL;
+}
+
+static void unlink_slot(rt_pool *pool, slot *target)
+{
+    for (slot **p = &pool->slots; *p; p = &(*p)->next) {
+        if (*p == target) {
+            *p = target->next;
+            return;
+        }
+    }
+}
+
+/* Forget a slot whose sandbox has ended: its fds, its /code directory, its result. */
+static void free_slot(slot *s)
+{
+    if (s->control >= 0)
+        close(s->control);
+    if (s->stdin_w >= 0)
+        close(s->stdin_w);
+    hks_error ignored;
+    rt_remove_tree(s->code_dir, &ignored);
+    sbx_result_release(&s->result);
+    free(s);
+}
+
+static json_t *limits_json(const sbx_limits *l)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "memory_bytes",
+                     (json_int_t)l->memory_bytes, "pids", (json_int_t)l->pids, "cpu_millis",
+                     (json_int_t)l->cpu_millis, "wall_ms", (json_int_t)l->wall_ms, "cpu_ms",
+                     (json_int_t)l->cpu_ms, "tmpfs_bytes", (json_int_t)l->tmpfs_bytes, "shm_bytes",
+                     (json_int_t)l->shm_bytes, "fsize_bytes", (json_int_t)l->fsize_bytes, "nofile",
+                     (json_int_t)l->nofile, "stdout_max", (json_int_t)l->stdout_max, "stderr_max",
+                     (json_int_t)l->stderr_max);
+}
+
+/* Ask the spawner for a sandbox running the launcher in one-shot mode. */
+static slot *start_slot(rt_pool *pool, size_t runtime, bool pooled, hks_error *err)
+{
+    const rt_runtime *rt = &runtimes[runtime];
+    slot *s = calloc(1, sizeof(*s));
+    if (!s) {
+        hks_fail(err, ENOMEM, "pool slot");
+        return NULL;
+    }
+    s->id = ++pool->next_id;
+    s->runtime = runtime;
+    s->pooled = pooled;
+    s->control = s->stdin_w = -1;
+    int control[2] = {-1, -1}, in[2] = {-1, -1};
+    int len = snprintf(s->code_dir, sizeof(s->code_dir), "%.4000s/%lld", pool->work_dir,
+                       (long long)s->id);
+    if (len < 0 || (size_t)len >= sizeof(s->code_dir) || mkdir(s->code_dir, 0755) < 0 ||
+        chmod(s->code_dir, 0755) < 0) {
+        hks_fail(err, errno, "create %s", s->code_dir);
+        free(s);
+        return NULL;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, control) < 0 ||
+        pipe2(in, O_CLOEXEC) < 0) {
+        hks_fail(err, errno, "control socket and stdin pipe");
+        goto fail;
+    }
+    /* stdin is written whole before "go": room for all of it (root may exceed pipe-max-size) */
+    fcntl(in[1], F_SETPIPE_SZ, (int)RT_MAX_STDIN_BYTES);
+
+    char launcher_host[PATH_MAX + 64], launcher_inside[128];
+    snprintf(launcher_host, sizeof(launcher_host), "%s/runtimes/%s", pool->root, rt->name);
+    snprintf(launcher_inside, sizeof(launcher_inside), LAUNCHER_DIR "/%s", rt->launcher);
+    sbx_limits limits = pool->cfg.limits;
+    limits.wall_ms = pool->cfg.idle_ms; /* until armed: how long it may wait */
+    json_t *req = json_pack(
+        "{s:s,s:I,s:s,s:[s,s,s],s:[s,s,s],s:s,s:[{s:s,s:s},{s:s,s:s}],s:o,s:b,s:i}", "op", "run",
+        "id", s->id, "profile", PROFILE_NAME, "argv", rt->interpreter, launcher_inside, "oneshot",
+        "env", "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", "cwd", "/code",
+        "mounts", "source", launcher_host, "target", LAUNCHER_DIR, "source", s->code_dir, "target",
+        "/code", "limits", limits_json(&limits), "stdin", 1, "pass_fds", 1);
+    int fds[2] = {in[0], control[1]};
+    int rc = req ? sbx_msg_send(pool->sock, req, fds, 2, err) : hks_fail(err, ENOMEM, "request");
+    json_decref(req);
+    close(in[0]);
+    close(control[1]);
+    in[0] = control[1] = -1;
+    if (rc < 0)
+        goto fail;
+    s->control = control[0];
+    s->stdin_w = in[1];
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)s->id};
+    epoll_ctl(pool->epfd, EPOLL_CTL_ADD, s->control, &ev);
+    s->next = pool->slots;
+    pool->slots = s;
+    if (pooled)
+        pool->pooled[runtime]++;
+    return s;
+
+fail:
+    for (int i = 0; i < 2; i++) {
+        if (control[i] >= 0)
+            close(control[i]);
+        if (in[i] >= 0)
+            close(in[i]);
+    }
+    hks_error ignored;
+    rt_remove_tree(s->code_dir, &ignored);
+    free(s);
+    return NULL;
+}
+
+static void refill(rt_pool *pool)
+{
+    for (size_t r = 0; r < HKS_ARRAY_LEN(runtimes) && !pool->stopping && !pool->spawner_gone; r++) {
+        while (pool->pooled[r] < pool->cfg.warm[r]) {
+            hks_error err = {0};
+            if (!start_slot(pool, r, true, &err)) {
+                fprintf(stderr, "hks-pool: starting a %s sandbox: %s\n", runtimes[r].name, err.msg);
+                return;
+            }
+        }
+    }
+}
+
+static void wake_dispatcher(rt_pool *pool)
+{
+    uint64_t one = 1;
+    (void)!write(pool->wake, &one, sizeof(one));
+}
+
+/* ---- the dispatcher thread ---- */
+
+static void read_output(int fd, char **data, size_t *len)
+{
+    struct stat st;
+    *data = NULL;
+    *len = 0;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return;
+    *data = malloc((size_t)st.st_size + 1);
+    if (!*data)
+        return;
+    ssize_t n = pread(fd, *data, (size_t)st.st_size, 0);
+    *len = n > 0 ? (size_t)n : 0;
+    (*data)[*len] = '\0';
+}
+
+/* A slot's sandbox ended. Pooled slots nobody claimed are simply replaced. */
+static void on_result(rt_pool *pool, slot *s, json_t *msg, int *fds, size_t n_fds)
+{
+    if (s->pooled && s->state != SLOT_CLAIMED) {
+        pool->pooled[s->runtime]--;
+        if (s->control >= 0)
+            epoll_ctl(pool->epfd, EPOLL_CTL_DEL, s->control, NULL);
+        unlink_slot(pool, s);
+        free_slot(s);
+        return;
+    }
+    if (sbx_result_from_json(json_object_get(msg, "result"), &s->result) < 0) {
+        s->result.status = SBX_STATUS_INTERNAL_ERROR;
+        snprintf(s->result.message, sizeof(s->result.message), "malformed result from the spawner");
+    }
+    read_output(n_fds > 0 ? fds[0] : -1, &s->result.stdout_data, &s->result.stdout_len);
+    read_output(n_fds > 1 ? fds[1] : -1, &s->result.stderr_data, &s->result.stderr_len);
+    s->ended = true;
+}
+
+static void on_spawner_message(rt_pool *pool)
+{
+    json_t *msg = NULL;
+    int fds[SBX_MSG_MAX_FDS];
+    size_t n_fds = 0;
+    hks_error err = {0};
+    int rc = sbx_msg_recv(pool->sock, &msg, fds, &n_fds, &err);
+    pthread_mutex_lock(&pool->lock);
+    if (rc < 0 || !msg) {
+        if (rc == 0 || err.errnum == ECONNRESET) {
+            /* the spawner is gone: every sandbox with it */
+            pool->spawner_gone = true;
+            for (slot *s = pool->slots; s; s = s->next) {
+                s->failed = s->dead = true;
+                snprintf(s->error, sizeof(s->error), "the sandbox spawner exited");
+            }
+        }
+    } else {
+        const char *op = json_string_value(json_object_get(msg, "op"));
+        json_int_t id = json_integer_value(json_object_get(msg, "id"));
+        slot *s = find_slot(pool, id);
+        if (s && op && strcmp(op, "result") == 0) {
+            on_result(pool, s, msg, fds, n_fds);
+        } else if (s && op && strcmp(op, "armed") == 0) {
+            s->armed = true;
+        } else if (s && op && strcmp(op, "error") == 0) {
+            s->failed = true;
+            snprintf(s->error, sizeof(s->error), "%s",
+                     json_string_value(json_object_get(msg, "message")));
+            /* refused while starting: the sandbox does not exist (once its launcher said
+             * ready it does, and a refusal concerns a later request such as "arm") */
+            s->dead = s->state == SLOT_STARTING;
+            if (s->dead && s->pooled) {
+                pool->pooled[s->runtime]--;
+                epoll_ctl(pool->epfd, EPOLL_CTL_DEL, s->control, NULL);
+                unlink_slot(pool, s);
+                fprintf(stderr, "hks-pool: %s sandbox: %s\n", runtimes[s->runtime].name, s->error);
+                free_slot(s);
+            }
+        }
+    }
+    pthread_cond_broadcast(&pool->changed);
+    pthread_mutex_unlock(&pool->lock);
+    for (size_t i = 0; i < n_fds; i++)
+        close(fds[i]);
+    json_decref(msg);
+}
+
+static void on_control(rt_pool *pool, json_int_t id)
+{
+    pthread_mutex_lock(&pool->lock);
+    slot *s = find_slot(pool, id);
+    if (s && s->control >= 0) {
+        char buf[1024];
+        ssize_t n = recv(s->control, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+        epoll_ctl(pool->epfd, EPOLL_CTL_DEL, s->control, NULL);
+        json_t *msg = n > 0 ? json_loadb(buf, (size_t)n, 0, NULL) : NULL;
+        const char *op = json_string_value(json_object_get(msg, "op"));
+        if (s->state == SLOT_STARTING && op && strcmp(op, "ready") == 0)
+            s->state = SLOT_READY;
+        /* anything else: the launcher died or misbehaved; its result will retire the slot */
+        json_decref(msg);
+        pthread_cond_broadcast(&pool->changed);
+    }
+    pthread_mutex_unlock(&pool->lock);
+}
+
+static void *dispatch(void *arg)
+{
+    rt_pool *pool = arg;
+    for (;;) {
+        struct epoll_event events[32];
+        int n = epoll_wait(pool->epfd, events, 32, -1);
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = events[i].data.u64;
+            if (tag == 0) {
+                on_spawner_message(pool);
+            } else if (tag == UINT64_MAX) {
+                uint64_t count;
+                (void)!read(pool->wake, &count, sizeof(count));
+            } else {
+                on_control(pool, (json_int_t)tag);
+            }
+        }
+        pthread_mutex_lock(&pool->lock);
+        bool stop = pool->stopping || pool->spawner_gone;
+        if (!stop)
+            refill(pool);
+        pthread_mutex_unlock(&pool->lock);
+        if (stop)
+            return NULL;
+    }
+}
+
+/* ---- lifecycle ---- */
+
+static int load_profile(rt_pool *pool, hks_error *err)
+{
+    json_t *req = json_pack("{s:s,s:i,s:s,s:s}", "op", "load_profile", "id", 0, "name",
+                            PROFILE_NAME, "path", pool->cfg.profile_path);
+    int rc = sbx_msg_send(pool->sock, req, NULL, 0, err);
+    json_decref(req);
+    if (rc < 0)
+        return -1;
+    json_t *reply = NULL;
+    int fds[SBX_MSG_MAX_FDS];
+    size_t n_fds = 0;
+    if (sbx_msg_recv(pool->sock, &reply, fds, &n_fds, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n_fds; i++)
+        close(fds[i]);
+    const char *op = json_string_value(json_object_get(reply, "op"));
+    rc = op && strcmp(op, "loaded") == 0
+             ? 0
+             : hks_fail(err, 0, "%s", json_string_value(json_object_get(reply, "message")));
+    json_decref(reply);
+    return rc;
+}
+
+static int make_dirs(const char *path, hks_error *err)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                return hks_fail(err, errno, "create %s", buf);
+            *p = '/';
+        }
+    }
+    if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+        return hks_fail(err, errno, "create %s", buf);
+    return 0;
+}
+
+int rt_pool_start(const rt_pool_config *cfg, rt_pool **out, hks_error *err)
+{
+    rt_pool *pool = calloc(1, sizeof(*pool));
+    if (!pool)
+        return hks_fail(err, ENOMEM, "pool");
+    pool->cfg = *cfg;
+    pool->sock = pool->epfd = pool->wake = -1;
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->changed, NULL);
+    if (!realpath(cfg->root, pool->root)) {
+        hks_fail(err, errno, "runtime root %s", cfg->root);
+        goto fail;
+    }
+    if (make_dirs(cfg->work_dir, err) < 0 || !realpath(cfg->work_dir, pool->work_dir)) {
+        if (!err->msg[0])
+            hks_fail(err, errno, "work directory %s", cfg->work_dir);
+        goto fail;
+    }
+    /* directories of an earlier pool that did not stop cleanly */
+    rt_remove_tree(pool->work_dir, err);
+    if (make_dirs(pool->work_dir, err) < 0)
+        goto fail;
+    if (sbx_spawner_start(&pool->spawner, err) < 0)
+        goto fail;
+    pool->sock = sbx_spawner_fd(pool->spawner);
+    if (load_profile(pool, err) < 0)
+        goto fail;
+    pool->epfd = epoll_create1(EPOLL_CLOEXEC);
+    pool->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (pool->epfd < 0 || pool->wake < 0) {
+        hks_fail(err, errno, "epoll/eventfd");
+        goto fail;
+    }
+    struct epoll_event sock_ev = {.events = EPOLLIN, .data.u64 = 0};
+    struct epoll_event wake_ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
+    epoll_ctl(pool->epfd, EPOLL_CTL_ADD, pool->sock, &sock_ev);
+    epoll_ctl(pool->epfd, EPOLL_CTL_ADD, pool->wake, &wake_ev);
+    if (pthread_create(&pool->dispatcher, NULL, dispatch, pool) != 0) {
+        hks_fail(err, errno, "start the pool dispatcher");
+        goto fail;
+    }
+    pool->dispatcher_running = true;
+    wake_dispatcher(pool);
+    *out = pool;
+    return 0;
+fail:
+    rt_pool_stop(pool);
+    return -1;
+}
+
+void rt_pool_stop(rt_pool *pool)
+{
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    pool->stopping = true;
+    pthread_mutex_unlock(&pool->lock);
+    if (pool->dispatcher_running) {
+        wake_dispatcher(pool);
+        pthread_join(pool->dispatcher, NULL);
+    }
+    /* closing the spawner's socket kills every sandbox and removes their cgroups */
+    if (pool->spawner)
+        sbx_spawner_stop(pool->spawner);
+    while (pool->slots) {
+        slot *s = pool->slots;
+        pool->slots = s->next;
+        free_slot(s);
+    }
+    if (pool->epfd >= 0)
+        close(pool->epfd);
+    if (pool->wake >= 0)
+        close(pool->wake);
+    if (pool->work_dir[0])
+        rmdir(pool->work_dir);
+    pthread_cond_destroy(&pool->changed);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool);
+}
+
+unsigned rt_pool_ready(rt_pool *pool, const char *name)
+{
+    const rt_runtime *rt = rt_runtime_find(name);
+    unsigned n = 0;
+    pthread_mutex_lock(&pool->lock);
+    for (slot *s = pool->slots; rt && s; s = s->next) {
+        if (s->pooled && s->state == SLOT_READY && &runtimes[s->runtime] == rt)
+            n++;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return n;
+}
+
+int rt_pool_wait_full(rt_pool *pool, int timeout_ms)
+{
+    uint64_t deadline = hks_now_us() + (uint64_t)timeout_ms * 1000;
+    for (;;) {
+        bool full = true;
+        for (size_t r = 0; r < HKS_ARRAY_LEN(runtimes); r++)
+            full = full && rt_pool_ready(pool, runtimes[r].name) >= pool->cfg.warm[r];
+        if (full)
+            return 0;
+        if (hks_now_us() >= deadline)
+            return -1;
+        struct timespec ts = {.tv_nsec = 5L * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* ---- executions ---- */
+
+static void deadline_in(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Wait for the slot's sandbox to end (killing it first when asked) and forget the slot. */
+static void release_slot(rt_pool *pool, slot *s, bool kill_it, rt_exec_result *result)
+{
+    pthread_mutex_lock(&pool->lock);
+    if (kill_it && !s->ended && !s->dead) {
+        json_t *msg = json_pack("{s:s,s:I}", "op", "kill", "id", s->id);
+        hks_error ignored;
+        sbx_msg_send(pool->sock, msg, NULL, 0, &ignored);
+        json_decref(msg);
+    }
+    while (!s->ended && !s->dead)
+        pthread_cond_wait(&pool->changed, &pool->lock);
+    unlink_slot(pool, s);
+    pthread_mutex_unlock(&pool->lock);
+    if (result && s->ended) {
+        result->sandbox = s->result;
+        memset(&s->result, 0, sizeof(s->result));
+    }
+    free_slot(s);
+}
+
+/* Take a ready warm sandbox, or start a cold one and wait for its launcher. */
+static slot *claim(rt_pool *pool, size_t runtime, bool allow_warm, bool *warm, hks_error *err)
+{
+    pthread_mutex_lock(&pool->lock);
+    slot *chosen = NULL;
+    for (slot *s = pool->slots; allow_warm && s; s = s->next) {
+        if (s->pooled && s->runtime == runtime && s->state == SLOT_READY && !s->ended && !s->failed)
+            chosen = s; /* the list is newest first: the last match has waited longest */
+    }
+    if (chosen) {
+        chosen->state = SLOT_CLAIMED;
+        chosen->pooled = false;
+        pool->pooled[runtime]--;
+        pthread_mutex_unlock(&pool->lock);
+        *warm = true;
+        return chosen;
+    }
+    *warm = false;
+    if (pool->spawner_gone || pool->stopping) {
+        pthread_mutex_unlock(&pool->lock);
+        hks_fail(err, 0, "the sandbox pool is not running");
+        return NULL;
+    }
+    chosen = start_slot(pool, runtime, false, err);
+    if (!chosen) {
+        pthread_mutex_unlock(&pool->lock);
+        return NULL;
+    }
+    struct timespec until;
+    deadline_in(&until, READY_TIMEOUT);
+    int rc = 0;
+    while (chosen->state == SLOT_STARTING && !chosen->ended && !chosen->dead && rc == 0)
+        rc = pthread_cond_timedwait(&pool->changed, &pool->lock, &until);
+    bool ready = chosen->state == SLOT_READY && !chosen->ended && !chosen->failed;
+    chosen->state = SLOT_CLAIMED;
+    pthread_mutex_unlock(&pool->lock);
+    if (ready)
+        return chosen;
+    hks_fail(err, 0, "the %s launcher did not start: %s", runtimes[runtime].name,
+             chosen->failed  ? chosen->error
+             : chosen->ended ? chosen->result.message
+                             : "timed out");
+    release_slot(pool, chosen, true, NULL);
+    return NULL;
+}
+
+static int arm(rt_pool *pool, slot *s, const sbx_limits *limits, hks_error *err)
+{
+    json_t *msg =
+        json_pack("{s:s,s:I,s:o}", "op", "arm", "id", s->id, "limits", limits_json(limits));
+    int rc = sbx_msg_send(pool->sock, msg, NULL, 0, err);
+    json_decref(msg);
+    if (rc < 0)
+        return -1;
+    pthread_mutex_lock(&pool->lock);
+    while (!s->armed && !s->failed && !s->ended && !pool->spawner_gone)
+        pthread_cond_wait(&pool->changed, &pool->lock);
+    rc = s->armed ? 0
+                  : hks_fail(err, 0, "arm the sandbox: %s",
+                             s->failed ? s->error : "it ended before it could be used");
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
+
+static int give_stdin(slot *s, const rt_exec_request *req, hks_error *err)
+{
+    int fd = s->stdin_w;
+    s->stdin_w = -1;
+    int rc = 0;
+    if (req->stdin_len > 0) {
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        if (hks_write_all(fd, req->stdin_data, req->stdin_len) < 0)
+            rc = hks_fail(err, errno, "write %zu bytes of stdin", req->stdin_len);
+    }
+    close(fd);
+    return rc;
+}
+
+static int say_go(slot *s, const rt_exec_request *req, hks_error *err)
+{
+    json_t *argv = json_array();
+    json_t *env = json_object();
+    for (char *const *a = req->argv; a && *a; a++)
+        json_array_append_new(argv, json_string(*a));
+    for (char *const *e = req->env; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        char key[256];
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - *e), *e);
+        json_object_set_new(env, key, json_string(eq + 1));
+    }
+    json_t *go =
+        json_pack("{s:s,s:s,s:o,s:o}", "op", "go", "entry", req->entry, "argv", argv, "env", env);
+    cleanup_free char *text = go ? json_dumps(go, JSON_COMPACT) : NULL;
+    json_decref(go);
+    int rc = 0;
+    if (!text || send(s->control, text, strlen(text), MSG_NOSIGNAL) < 0)
+        rc = hks_fail(err, text ? errno : ENOMEM, "send go to the launcher");
+    close(s->control);
+    s->control = -1;
+    return rc;
+}
+
+static int validate(const rt_exec_request *req, size_t *runtime, hks_error *err)
+{
+    const rt_runtime *rt = rt_runtime_find(req->runtime);
+    if (!rt)
+        return hks_fail(err, 0, "unknown runtime '%s' (python, node)",
+                        req->runtime ? req->runtime : "");
+    *runtime = (size_t)(rt - runtimes);
+    if (!req->entry || !rt_safe_name(req->entry))
+        return hks_fail(err, 0, "entry '%s' is not a relative path inside /code",
+                        req->entry ? req->entry : "");
+    bool found = false;
+    for (size_t i = 0; i < req->n_files; i++)
+        found = found || (req->files[i].name && strcmp(req->files[i].name, req->entry) == 0);
+    if (!found)
+        return hks_fail(err, 0, "entry '%s' is not one of the files", req->entry);
+    if (req->stdin_len > RT_MAX_STDIN_BYTES)
+        return hks_fail(err, 0, "stdin of %zu bytes: at most %u", req->stdin_len,
+                        RT_MAX_STDIN_BYTES);
+    return 0;
+}
+
+int rt_pool_execute(rt_pool *pool, const rt_exec_request *req, rt_exec_result *result,
+                    hks_error *err)
+{
+    memset(result, 0, sizeof(*result));
+    size_t runtime = 0;
+    if (validate(req, &runtime, err) < 0)
+        return -1;
+    sbx_limits limits = req->limits ? *req->limits : pool->cfg.limits;
+    for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+        /* a warm sandbox may end between being claimed and armed (its idle time ran out):
+         * try another, and at the last attempt a cold one */
+        bool warm = false;
+        slot *s = claim(pool, runtime, attempt < ATTEMPTS - 1, &warm, err);
+        if (!s)
+            return -1;
+        if (rt_write_files(s->code_dir, req->files, req->n_files, err) < 0) {
+            release_slot(pool, s, true, NULL);
+            return -1;
+        }
+        if (arm(pool, s, &limits, err) < 0) {
+            release_slot(pool, s, true, NULL);
+            if (attempt == ATTEMPTS - 1)
+                return -1;
+            continue;
+        }
+        int rc = give_stdin(s, req, err) < 0 || say_go(s, req, err) < 0 ? -1 : 0;
+        /* the replacement is started now, not at the claim: its creation then does not
+         * delay this execution's arm in the single-threaded spawner */
+        if (warm)
+            wake_dispatcher(pool);
+        if (rc < 0) {
+            release_slot(pool, s, true, NULL);
+            return -1;
+        }
+        release_slot(pool, s, false, result);
+        result->warm = warm;
+        if (!result->sandbox.cgroup_version)
+            return hks_fail(err, 0, "the sandbox spawner exited during the execution");
+        return 0;
+    }
+    return hks_fail(err, 0, "no sandbox could be used");
+}
+
+void rt_exec_result_release(rt_exec_result *result)
+{
+    sbx_result_release(&result->sandbox);
+}
