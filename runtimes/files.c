@@ -80,7 +80,7 @@ int rt_write_files(const char *dir, const rt_file *files, size_t n_files, hks_er
     for (size_t i = 0; i < n_files; i++) {
         const char *base = NULL;
         cleanup_fd int parent = open_parent(root, files[i].name, &base, err);
-        if (parent < 0)
+        if (parent < 0 || !base)
             return -1;
         cleanup_fd int fd =
             openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
