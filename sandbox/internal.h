@@ -92,8 +92,8 @@ typedef struct sbx_request {
 int sbx_request_decode(sbx_request *req, const sbx_profile *plain, const sbx_profile *inet,
                        hks_error *err);
 void sbx_request_close_fds(sbx_request *req);
-/* Apply the fields present in a "limits" object over *limits (each typed and bounded). */
-int sbx_request_parse_limits(json_t *json, sbx_limits *limits, hks_error *err);
+/* Apply the fields present in the "limits" object over *l (each typed and bounded). */
+int sbx_request_parse_limits(json_t *limits, sbx_limits *l, hks_error *err);
 void sbx_request_release(sbx_request *req);
 
 /* ---- rootfs.c: inside the child ---- */
