@@ -46,7 +46,7 @@ DEB_PACKAGES := gcc make pkg-config clang clang-format clang-tidy cppcheck libcl
                 python3 python3-pytest nodejs bubblewrap crun hyperfine
 
 .PHONY: all deps test unit unit-asan integration security run bench bench-sandbox clean format \
-        lint check-policies fuzz fuzz-replay
+        lint check-policies fuzz fuzz-replay bench-execute
 
 # keep intermediate objects (fuzz and sanitizer builds) between runs
 .SECONDARY:
@@ -145,7 +145,11 @@ run: deps
 	@echo "hksd (the daemon) is not built yet; showing the sandbox it will run code in:"
 	$(BUILD)/hks-sandbox -- /usr/bin/python3 -c 'import os,socket; print("uid", os.getuid(), "host", socket.gethostname(), "pids", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()), "root", sorted(os.listdir("/")))'
 
-bench: bench-sandbox
+bench: bench-sandbox bench-execute
+
+bench-execute: deps
+	$(MAKE) all
+	bench/execute.sh
 
 bench-sandbox: deps
 	$(MAKE) all
