@@ -143,10 +143,10 @@ int main(int argc, char **argv)
     };
     rt_pool_config cfg;
     rt_pool_config_init(&cfg);
-    char root[PATH_MAX], work[PATH_MAX], profile[PATH_MAX + 32];
-    ssize_t n = readlink("/proc/self/exe", root, sizeof(root) - 1);
-    root[n > 0 ? n : 0] = '\0';
-    snprintf(root, sizeof(root), "%s/..", dirname(root));
+    char exe[PATH_MAX], root[PATH_MAX + 4], work[PATH_MAX], profile[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    snprintf(root, sizeof(root), "%s/..", dirname(exe)); /* build/hks-exec -> the checkout */
     snprintf(work, sizeof(work), "/tmp/hks-exec-%d", (int)getpid());
     cfg.root = root;
     cfg.work_dir = work;
