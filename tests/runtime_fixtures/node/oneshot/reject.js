@@ -1,0 +1,2 @@
+'use strict';
+Promise.reject(new Error('rejected at top level'));

@@ -1,0 +1,2 @@
+const obj = undefined;
+console.log(obj.property);

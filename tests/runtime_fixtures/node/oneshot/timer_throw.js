@@ -1,0 +1,4 @@
+'use strict';
+setTimeout(function tick() {
+  throw new TypeError('thrown in a timer');
+}, 5);

@@ -1,0 +1,3 @@
+'use strict';
+console.log('héllo wörld ✓ 日本語 🎉');
+console.error('ërror ✗');

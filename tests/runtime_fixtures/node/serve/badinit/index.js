@@ -1,0 +1,7 @@
+'use strict';
+module.exports = {
+  handle: () => 'never',
+  init: () => {
+    throw new Error('init refuses to start');
+  },
+};

@@ -1,0 +1,6 @@
+import { word } from './word.js';
+
+function fail() {
+  throw new SyntaxError(`bad ${word}`);
+}
+fail();
