@@ -25,7 +25,7 @@ static const char usage[] =
     "                      executions, at most MS ms (latency at low load, not throughput)\n"
     "  --stdin FILE        given to the program on stdin\n"
     "  --setenv K=V        environment of the program (repeatable)\n"
-    "  --memory SIZE, --pids N, --wall DURATION, --cpu DURATION, --output-limit SIZE\n"
+    "  --memory SIZE, --pids N, --cpus N, --wall DURATION, --cpu DURATION, --output-limit SIZE\n"
     "                      limits of each execution\n"
     "  --stats             print latency percentiles and executions per second, not records\n"
     "  -h, --help\n";
@@ -139,7 +139,8 @@ int main(int argc, char **argv)
         {"pids", required_argument, NULL, 'p'},     {"wall", required_argument, NULL, 't'},
         {"cpu", required_argument, NULL, 'C'},      {"output-limit", required_argument, NULL, 'o'},
         {"stats", no_argument, NULL, 's'},          {"help", no_argument, NULL, 'h'},
-        {"interval", required_argument, NULL, 'I'}, {NULL, 0, NULL, 0},
+        {"interval", required_argument, NULL, 'I'},
+        {"cpus", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
     };
     rt_pool_config cfg;
     rt_pool_config_init(&cfg);
@@ -158,6 +159,7 @@ int main(int argc, char **argv)
     char *env[65] = {0};
     size_t n_env = 0;
     sbx_limits limits = cfg.limits;
+    /* the pool's sandboxes get the execution limits too (tmpfs, rlimits and the defaults) */
     unsigned long long v;
     int opt;
     while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -225,6 +227,15 @@ int main(int argc, char **argv)
         case 's':
             stats = true;
             break;
+        case 'P': {
+            char *end;
+            double cpus = strtod(optarg, &end);
+            if (*end || !(cpus >= 0.01 && cpus <= 1024))
+                die_usage("--cpus: a number of cores");
+            limits.cpu_millis = (uint64_t)(cpus * 1000 + 0.5);
+            cfg.limits.cpu_millis = limits.cpu_millis;
+            break;
+        }
         case 'I':
             if (hks_parse_uint(optarg, 1, 600000, &v) < 0)
                 die_usage("--interval: milliseconds");

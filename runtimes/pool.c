@@ -690,15 +690,14 @@ int rt_pool_execute(rt_pool *pool, const rt_exec_request *req, rt_exec_result *r
             continue;
         }
         int rc = give_stdin(s, req, err) < 0 || say_go(s, req, err) < 0 ? -1 : 0;
-        /* the replacement is started now, not at the claim: its creation then does not
-         * delay this execution's arm in the single-threaded spawner */
+        release_slot(pool, s, rc < 0, rc < 0 ? NULL : result);
+        /* The replacement is started only now: creating a sandbox occupies the single-threaded
+         * spawner for milliseconds and the new interpreter's start takes a core, and neither
+         * should delay this execution. */
         if (warm)
             wake_dispatcher(pool);
-        if (rc < 0) {
-            release_slot(pool, s, true, NULL);
+        if (rc < 0)
             return -1;
-        }
-        release_slot(pool, s, false, result);
         result->warm = warm;
         if (!result->sandbox.cgroup_version)
             return hks_fail(err, 0, "the sandbox spawner exited during the execution");

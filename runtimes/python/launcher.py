@@ -166,9 +166,22 @@ def _unbuffer_stdio():
         setattr(sys, "__%s__" % name, new)
 
 
+def _freeze_startup_objects():
+    """Move every object the interpreter and the launcher made so far into the collector's
+    permanent generation (gc.freeze): the program's collections, and the final one at exit, then
+    skip them. They are what bare python would keep alive to the end anyway; their memory has
+    gone cold while the sandbox waited, and walking it cost ~2.5 ms per execution."""
+    loaded = "gc" in sys.modules
+    import gc
+    gc.freeze()
+    if not loaded:
+        sys.modules.pop("gc", None)  # the program starts with bare python's sys.modules
+
+
 def _oneshot_prepare(recursion_offset):
     """Handshake, then everything the entry needs; returns (code, globals) to exec."""
     fd = CONTROL_FD
+    _freeze_startup_objects()
     try:
         os.write(fd, _ready_message())
         data = os.read(fd, _MAX_MESSAGE)
