@@ -131,16 +131,25 @@ __attribute__((noreturn)) static void die_usage(const char *what)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"runtime", required_argument, NULL, 'r'},  {"root", required_argument, NULL, 'R'},
-        {"work", required_argument, NULL, 'W'},     {"warm", required_argument, NULL, 'w'},
-        {"repeat", required_argument, NULL, 'n'},   {"concurrency", required_argument, NULL, 'c'},
-        {"wait-warm", no_argument, NULL, 'F'},      {"stdin", required_argument, NULL, 'i'},
-        {"setenv", required_argument, NULL, 'e'},   {"memory", required_argument, NULL, 'm'},
-        {"pids", required_argument, NULL, 'p'},     {"wall", required_argument, NULL, 't'},
-        {"cpu", required_argument, NULL, 'C'},      {"output-limit", required_argument, NULL, 'o'},
-        {"stats", no_argument, NULL, 's'},          {"help", no_argument, NULL, 'h'},
+        {"runtime", required_argument, NULL, 'r'},
+        {"root", required_argument, NULL, 'R'},
+        {"work", required_argument, NULL, 'W'},
+        {"warm", required_argument, NULL, 'w'},
+        {"repeat", required_argument, NULL, 'n'},
+        {"concurrency", required_argument, NULL, 'c'},
+        {"wait-warm", no_argument, NULL, 'F'},
+        {"stdin", required_argument, NULL, 'i'},
+        {"setenv", required_argument, NULL, 'e'},
+        {"memory", required_argument, NULL, 'm'},
+        {"pids", required_argument, NULL, 'p'},
+        {"wall", required_argument, NULL, 't'},
+        {"cpu", required_argument, NULL, 'C'},
+        {"output-limit", required_argument, NULL, 'o'},
+        {"stats", no_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
         {"interval", required_argument, NULL, 'I'},
-        {"cpus", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
+        {"cpus", required_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0},
     };
     rt_pool_config cfg;
     rt_pool_config_init(&cfg);

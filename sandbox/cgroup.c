@@ -199,20 +199,31 @@ static int parent_dir(const cgroup_layout *layout, const char *mount, const char
     return 0;
 }
 
-static int make_dir(char *out, size_t size, const char *parent, const char *name, hks_error *err)
+static int join_path(char *out, size_t size, const char *parent, const char *name, hks_error *err)
 {
     int n = snprintf(out, size, "%s/%s", parent, name);
     if (n < 0 || (size_t)n >= size)
         return hks_fail(err, ENAMETOOLONG, "cgroup path below %s", parent);
-    if (mkdir(parent, 0755) < 0 && errno != EEXIST)
-        return hks_fail(err, errno, "create cgroup parent %s", parent);
-    if (mkdir(out, 0755) < 0)
-        return hks_fail(err, errno, "create cgroup %s", out);
     return 0;
 }
 
-static int create_v2(sbx_cgroup *cg, const cgroup_layout *layout, const char *parent,
-                     const sbx_limits *l, const char *name, hks_error *err)
+/* mkdir of a cgroup directory, and of its parent when a --cgroup-parent does not exist yet */
+static int make_dir(const char *dir, hks_error *err)
+{
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof(parent), "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash)
+        *slash = '\0';
+    if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+        return hks_fail(err, errno, "create cgroup parent %s", parent);
+    if (mkdir(dir, 0755) < 0)
+        return hks_fail(err, errno, "create cgroup %s", dir);
+    return 0;
+}
+
+static int plan_v2(sbx_cgroup *cg, const cgroup_layout *layout, const char *parent,
+                   const char *name, hks_error *err)
 {
     char base[PATH_MAX];
     if (parent_dir(layout, layout->v2_root, "", parent, base, sizeof(base), err) < 0)
@@ -221,17 +232,12 @@ static int create_v2(sbx_cgroup *cg, const cgroup_layout *layout, const char *pa
         return hks_fail(err, errno, "create cgroup parent %s", base);
     if (v2_prepare_parent(base, err) < 0)
         return -1;
-    if (make_dir(cg->v2, sizeof(cg->v2), base, name, err) < 0)
-        return -1;
     cg->version = 2;
-    if (write_control(cg->v2, "memory.swap.max", "0", true, err) < 0 ||
-        write_control(cg->v2, "memory.oom.group", "1", true, err) < 0)
-        return -1;
-    return sbx_cgroup_set_limits(cg, l, err);
+    return join_path(cg->v2, sizeof(cg->v2), base, name, err);
 }
 
-static int create_v1(sbx_cgroup *cg, const cgroup_layout *layout, const char *parent,
-                     const sbx_limits *l, const char *name, hks_error *err)
+static int plan_v1(sbx_cgroup *cg, const cgroup_layout *layout, const char *parent,
+                   const char *name, hks_error *err)
 {
     char *dirs[4] = {cg->memory, cg->pids, cg->cpu, cg->cpuacct};
     cg->version = 1;
@@ -247,13 +253,10 @@ static int create_v1(sbx_cgroup *cg, const cgroup_layout *layout, const char *pa
         char base[PATH_MAX];
         if (parent_dir(layout, layout->v1_mount[i], v1_names[i], parent, base, sizeof(base), err) <
                 0 ||
-            make_dir(dirs[i], PATH_MAX, base, name, err) < 0)
+            join_path(dirs[i], PATH_MAX, base, name, err) < 0)
             return -1;
     }
-    if (write_control(cg->memory, "memory.swappiness", "0", true, err) < 0 ||
-        write_control(cg->cpu, "cpu.cfs_period_us", "100000", false, err) < 0)
-        return -1;
-    return sbx_cgroup_set_limits(cg, l, err);
+    return 0;
 }
 
 /* v1 wants memory.memsw.limit_in_bytes >= memory.limit_in_bytes at every moment: raise memsw
@@ -296,7 +299,28 @@ int sbx_cgroup_set_limits(const sbx_cgroup *cg, const sbx_limits *l, hks_error *
     return 0;
 }
 
-int sbx_cgroup_create(sbx_cgroup *cg, const char *parent, const sbx_limits *limits, hks_error *err)
+int sbx_cgroup_make(const sbx_cgroup *cg, const sbx_limits *l, hks_error *err)
+{
+    if (cg->version == 2) {
+        if (make_dir(cg->v2, err) < 0 ||
+            write_control(cg->v2, "memory.swap.max", "0", true, err) < 0 ||
+            write_control(cg->v2, "memory.oom.group", "1", true, err) < 0)
+            return -1;
+        return sbx_cgroup_set_limits(cg, l, err);
+    }
+    const char *dirs[4] = {cg->memory, cg->pids, cg->cpu, cg->cpuacct};
+    for (int i = 0; i < 4; i++) {
+        if (dirs[i][0] && (i != V1_CPUACCT || strcmp(cg->cpuacct, cg->cpu) != 0) &&
+            make_dir(dirs[i], err) < 0)
+            return -1;
+    }
+    if (write_control(cg->memory, "memory.swappiness", "0", true, err) < 0 ||
+        write_control(cg->cpu, "cpu.cfs_period_us", "100000", false, err) < 0)
+        return -1;
+    return sbx_cgroup_set_limits(cg, l, err);
+}
+
+int sbx_cgroup_plan(sbx_cgroup *cg, const char *parent, hks_error *err)
 {
     memset(cg, 0, sizeof(*cg));
     static cgroup_layout layout;
@@ -308,9 +332,13 @@ int sbx_cgroup_create(sbx_cgroup *cg, const char *parent, const sbx_limits *limi
     }
     char name[96];
     unique_name(name, sizeof(name));
-    int rc = layout.version == 2 ? create_v2(cg, &layout, parent, limits, name, err)
-                                 : create_v1(cg, &layout, parent, limits, name, err);
-    if (rc < 0) {
+    return layout.version == 2 ? plan_v2(cg, &layout, parent, name, err)
+                               : plan_v1(cg, &layout, parent, name, err);
+}
+
+int sbx_cgroup_create(sbx_cgroup *cg, const char *parent, const sbx_limits *limits, hks_error *err)
+{
+    if (sbx_cgroup_plan(cg, parent, err) < 0 || sbx_cgroup_make(cg, limits, err) < 0) {
         hks_error ignored;
         sbx_cgroup_destroy(cg, &ignored);
         return -1;

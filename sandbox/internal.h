@@ -39,7 +39,11 @@ typedef struct sbx_cgroup {
     char cpuacct[PATH_MAX];
 } sbx_cgroup;
 
-/* Create the sandbox's cgroup under parent (NULL: below the caller's own) and apply limits. */
+/* Choose the sandbox's cgroup below parent (NULL: below the caller's own): paths only. */
+int sbx_cgroup_plan(sbx_cgroup *cg, const char *parent, hks_error *err);
+/* Create the planned cgroup and apply the limits. */
+int sbx_cgroup_make(const sbx_cgroup *cg, const sbx_limits *limits, hks_error *err);
+/* Both in one go; on failure nothing is left. */
 int sbx_cgroup_create(sbx_cgroup *cg, const char *parent, const sbx_limits *limits, hks_error *err);
 /* Write memory (swap stays off), pids and CPU bandwidth limits; also on a running sandbox. */
 int sbx_cgroup_set_limits(const sbx_cgroup *cg, const sbx_limits *limits, hks_error *err);

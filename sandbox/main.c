@@ -271,6 +271,14 @@ static int run_until_done(const sbx_config *cfg, sbx_result *result, int *interr
     return 0;
 }
 
+static void hint_about_cgroups(const char *message)
+{
+    if (geteuid() != 0 && strstr(message, "cgroup") && strstr(message, "Permission denied"))
+        fputs("hint: without cgroup delegation, run with --no-cgroup (no memory, pids or "
+              "CPU bandwidth limit)\n",
+              stderr);
+}
+
 static void print_record(const sbx_result *result)
 {
     json_t *record = sbx_result_to_json(result);
@@ -480,10 +488,7 @@ int main(int argc, char **argv)
     sbx_profile_free(profile);
     if (rc < 0) {
         fprintf(stderr, "hks-sandbox: %s\n", err.msg);
-        if (geteuid() != 0 && err.errnum == EACCES && strstr(err.msg, "cgroup"))
-            fputs("hint: without cgroup delegation, run with --no-cgroup (no memory, pids or "
-                  "CPU bandwidth limit)\n",
-                  stderr);
+        hint_about_cgroups(err.msg);
         if (json)
             print_setup_failure(err.msg);
         return 125;
@@ -492,6 +497,7 @@ int main(int argc, char **argv)
         print_record(&result);
     } else if (result.status == SBX_STATUS_INTERNAL_ERROR) {
         fprintf(stderr, "hks-sandbox: %s\n", result.message);
+        hint_about_cgroups(result.message);
     } else if (result.status != SBX_STATUS_OK && result.status != SBX_STATUS_ERROR) {
         const char *reason = sbx_timeout_reason_name(result.timeout_reason);
         fprintf(stderr, "hks-sandbox: %s%s%s%s%s%s\n", sbx_status_name(result.status),

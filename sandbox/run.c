@@ -47,6 +47,7 @@ struct sbx_run {
     int go_fd;      /* sync socket to the child: 'm' sent, 'c' once it is in its cgroup */
     pid_t attacher; /* v1: the process moving the child into its cgroup */
     int attacher_pidfd;
+    int attacher_msg; /* read end: why the attacher failed */
     output_stream out, err;
     uint64_t start_us, end_us;
     uint64_t wall_deadline_us;
@@ -265,27 +266,47 @@ static void attacher_done(sbx_run *run)
     if (code == 0) {
         (void)send(run->go_fd, "c", 1, MSG_NOSIGNAL);
     } else if (!run->exited) {
-        snprintf(run->setup_error, sizeof(run->setup_error), "move the sandbox into its cgroup: %s",
-                 strerror(code));
+        char why[sizeof(run->setup_error)] = "";
+        ssize_t n = read(run->attacher_msg, why, sizeof(why) - 1);
+        why[n > 0 ? n : 0] = '\0';
+        snprintf(run->setup_error, sizeof(run->setup_error), "%s",
+                 why[0] ? why : "the cgroup attacher died");
         kill_sandbox(run, KILL_REQUEST);
     }
+    close_fd(&run->attacher_msg);
     close_fd(&run->go_fd);
 }
 
-/* Moving a task into a v1 cgroup waits for an RCU grace period (milliseconds). A process of
- * its own does it, so that the caller (the spawner, serving many sandboxes) never blocks on it
- * and the child builds its root meanwhile. Returns 0 or -1 with err. */
-static int start_attacher(sbx_run *run, hks_error *err)
+/* Creating a v1 memory cgroup and moving a task into a v1 cgroup each can take milliseconds
+ * (the move waits for an RCU grace period). A process of its own does both, so that the caller
+ * (the spawner, serving many sandboxes) never blocks on them and the child builds its root
+ * meanwhile. Returns 0 or -1 with err. */
+static int start_attacher(sbx_run *run, const sbx_limits *limits, hks_error *err)
 {
+    int msg[2];
+    if (pipe2(msg, O_CLOEXEC) < 0)
+        return hks_fail(err, errno, "pipe for the cgroup attacher");
     pid_t pid = fork();
-    if (pid < 0)
+    if (pid < 0) {
+        close(msg[0]);
+        close(msg[1]);
         return hks_fail(err, errno, "fork the cgroup attacher");
-    if (pid == 0) {
-        hks_error child_err = {0};
-        _exit(sbx_cgroup_attach(&run->cg, run->pid, &child_err) == 0
-                  ? 0
-                  : (child_err.errnum ? child_err.errnum : EIO));
     }
+    if (pid == 0) {
+        /* only the message pipe: nothing of the caller's (other sandboxes' fds) */
+        if (dup2(msg[1], 3) < 0)
+            _exit(EIO);
+        close_range(4, ~0U, 0);
+        hks_error child_err = {0};
+        int rc = sbx_cgroup_make(&run->cg, limits, &child_err);
+        if (rc == 0)
+            rc = sbx_cgroup_attach(&run->cg, run->pid, &child_err);
+        if (rc < 0)
+            (void)hks_write_all(3, child_err.msg, strlen(child_err.msg));
+        _exit(rc == 0 ? 0 : (child_err.errnum ? child_err.errnum : EIO));
+    }
+    close(msg[1]);
+    run->attacher_msg = msg[0];
     run->attacher = pid;
     run->attacher_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (run->attacher_pidfd < 0) {
@@ -404,6 +425,7 @@ static void run_free(sbx_run *run)
         waitpid(run->attacher, NULL, 0);
     }
     close_fd(&run->attacher_pidfd);
+    close_fd(&run->attacher_msg);
     close_fd(&run->go_fd);
     close_fd(&run->pidfd);
     close_fd(&run->epfd);
@@ -437,7 +459,7 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
     if (!run)
         return hks_fail(err, ENOMEM, "sandbox run");
     run->pidfd = run->epfd = run->timerfd = run->report_fd = run->out.fd = run->err.fd = -1;
-    run->go_fd = run->attacher_pidfd = -1;
+    run->go_fd = run->attacher_pidfd = run->attacher_msg = -1;
     run->output_mode = cfg->output;
     run->limits = cfg->limits;
     run->out.max = cfg->limits.stdout_max;
@@ -446,7 +468,11 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
     run->err.sink = cfg->stderr_sink;
     run->cpus = usable_cpus(&cfg->limits);
 
-    if (cfg->use_cgroup && sbx_cgroup_create(&run->cg, cfg->cgroup_parent, &cfg->limits, err) < 0)
+    /* v2: the cgroup must exist before the clone places the child in it. v1: the attacher
+     * creates it (a memory cgroup's mkdir and rmdir can take milliseconds) */
+    if (cfg->use_cgroup && sbx_cgroup_plan(&run->cg, cfg->cgroup_parent, err) < 0)
+        return abandon(run);
+    if (run->cg.version == 2 && sbx_cgroup_make(&run->cg, &cfg->limits, err) < 0)
         return abandon(run);
 
     int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, report_pipe[2] = {-1, -1},
@@ -512,7 +538,7 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
      * child in its cgroup with CLONE_INTO_CGROUP already. */
     if (send(run->go_fd, "m", 1, MSG_NOSIGNAL) == 1) {
         if (run->cg.version == 1) {
-            if (start_attacher(run, err) < 0)
+            if (start_attacher(run, &cfg->limits, err) < 0)
                 return abandon(run);
         } else {
             (void)send(run->go_fd, "c", 1, MSG_NOSIGNAL);
@@ -691,6 +717,37 @@ int sbx_run_free(sbx_run *run, hks_error *err)
     int rc = sbx_cgroup_destroy(&run->cg, err);
     run_free(run);
     return rc;
+}
+
+/* A child removes the cgroup: the caller does not wait for a v1 memory cgroup's slow rmdir. */
+static pid_t destroy_cgroup_in_background(sbx_cgroup *cg)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        close_range(3, ~0U, 0);
+        hks_error err = {0};
+        if (sbx_cgroup_destroy(cg, &err) < 0) {
+            fprintf(stderr, "hks-sandbox: %s\n", err.msg);
+            _exit(1);
+        }
+        _exit(0);
+    }
+    if (pid < 0) {
+        hks_error err = {0};
+        if (sbx_cgroup_destroy(cg, &err) < 0)
+            fprintf(stderr, "hks-sandbox: %s\n", err.msg);
+        return 0;
+    }
+    return pid;
+}
+
+pid_t sbx_run_dispose(sbx_run *run)
+{
+    while (!finished(run))
+        sbx_run_step(run, -1);
+    pid_t janitor = run->cg.version ? destroy_cgroup_in_background(&run->cg) : 0;
+    run_free(run);
+    return janitor;
 }
 
 void sbx_run_finish(sbx_run *run, sbx_result *r)

@@ -162,6 +162,10 @@ void sbx_run_result(sbx_run *run, sbx_result *result);
 bool sbx_run_drained(const sbx_run *run);
 /* Wait for the teardown, remove the cgroup, release everything. */
 int sbx_run_free(sbx_run *run, hks_error *err);
+/* The same, but the cgroup is removed by a child process (for a caller serving many sandboxes,
+ * which must not wait for a slow rmdir). Returns that child's pid, for the caller to reap, or 0
+ * when nothing was left to remove. */
+pid_t sbx_run_dispose(sbx_run *run);
 /* Start the clock again with new limits (memory, pids, CPU bandwidth, wall and CPU time, output
  * caps): for a sandbox started ahead of time that is now given its real work. Wall and CPU time
  * in the result count from here. Files, rlimits and tmpfs sizes stay as created. */

@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #define MAX_PROFILES 16
@@ -32,7 +33,18 @@ typedef struct job {
     bool reported; /* the result went out; only the sandbox's teardown is left */
 } job;
 
+typedef struct janitor {
+    pid_t pid;
+    int pidfd;
+} janitor;
+
+#define MAX_JANITORS 256
+#define JANITOR_TAG  (UINT32_MAX - 1)
+
 typedef struct spawner_state {
+    bool running; /* false once shutting down */
+    janitor janitors[MAX_JANITORS];
+    size_t n_janitors;
     int sock;
     int epfd;
     named_profile profiles[MAX_PROFILES];
@@ -196,14 +208,54 @@ static void report_job(spawner_state *s, job *j)
     sbx_result_release(&result);
 }
 
+/* Processes removing cgroups in the background: reaped when they end, waited for at shutdown. */
+static void watch_janitor(spawner_state *s, pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = JANITOR_TAG};
+    if (fd < 0 || s->n_janitors >= MAX_JANITORS || epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        if (fd >= 0)
+            close(fd);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return;
+    }
+    s->janitors[s->n_janitors++] = (janitor){.pid = pid, .pidfd = fd};
+}
+
+static void reap_janitors(spawner_state *s, bool wait_all)
+{
+    for (size_t i = 0; i < s->n_janitors;) {
+        janitor *jn = &s->janitors[i];
+        pid_t done;
+        do {
+            done = waitpid(jn->pid, NULL, wait_all ? 0 : WNOHANG);
+        } while (done < 0 && errno == EINTR);
+        if (done == jn->pid || (done < 0 && errno == ECHILD)) {
+            epoll_ctl(s->epfd, EPOLL_CTL_DEL, jn->pidfd, NULL);
+            close(jn->pidfd);
+            s->janitors[i] = s->janitors[--s->n_janitors];
+            continue;
+        }
+        i++;
+    }
+}
+
 static void free_job(spawner_state *s, int slot)
 {
     job *j = s->jobs[slot];
     s->jobs[slot] = NULL;
     epoll_ctl(s->epfd, EPOLL_CTL_DEL, sbx_run_fd(j->run), NULL);
-    hks_error err = {0};
-    if (sbx_run_free(j->run, &err) < 0)
-        fprintf(stderr, "hks-spawner: %s\n", err.msg);
+    if (s->running) {
+        watch_janitor(s, sbx_run_dispose(j->run));
+    } else {
+        /* shutting down: nothing may be left once the spawner has exited */
+        hks_error err = {0};
+        if (sbx_run_free(j->run, &err) < 0)
+            fprintf(stderr, "hks-spawner: %s\n", err.msg);
+    }
     job_free(j);
 }
 
@@ -329,18 +381,22 @@ int sbx_spawner_serve(int sock)
     struct epoll_event term_ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
     if (term_fd >= 0)
         epoll_ctl(s->epfd, EPOLL_CTL_ADD, term_fd, &term_ev);
-    bool running = true;
-    while (running) {
+    s->running = true;
+    while (s->running) {
         struct epoll_event events[64];
         int n = epoll_wait(s->epfd, events, 64, -1);
-        for (int i = 0; i < n && running; i++) {
+        for (int i = 0; i < n && s->running; i++) {
             uint32_t tag = events[i].data.u32;
             if (tag == 0) {
-                running = handle_request(s);
+                s->running = handle_request(s);
                 continue;
             }
             if (tag == UINT32_MAX) {
-                running = false;
+                s->running = false;
+                continue;
+            }
+            if (tag == JANITOR_TAG) {
+                reap_janitors(s, false);
                 continue;
             }
             job *j = s->jobs[tag - 1];
@@ -353,6 +409,7 @@ int sbx_spawner_serve(int sock)
         }
     }
     shutdown_all(s);
+    reap_janitors(s, true);
     if (term_fd >= 0)
         close(term_fd);
     close(s->epfd);

@@ -64,4 +64,16 @@ static inline int sandbox_cgroups_of(int creator)
            count_entries_with_prefix("/sys/fs/cgroup", prefix);
 }
 
+/* Poll until creator's sandbox cgroups number expected (the spawner removes them in the
+ * background), for at most about two seconds; returns the last count. */
+static inline int wait_for_sandbox_cgroups(int creator, int expected)
+{
+    int n = sandbox_cgroups_of(creator);
+    for (int i = 0; i < 200 && n != expected; i++) {
+        usleep(10000);
+        n = sandbox_cgroups_of(creator);
+    }
+    return n;
+}
+
 #endif

@@ -16,10 +16,11 @@ static void names_that_could_leave_code_are_refused(void **state)
             fail_msg("'%s' was accepted", bad[i]);
     }
     assert_false(rt_safe_name(NULL));
-    char deep[200] = "";
+    char deep[200];
+    size_t used = 0;
     for (int i = 0; i < 17; i++)
-        strcat(deep, "d/");
-    strcat(deep, "f");
+        used += (size_t)snprintf(deep + used, sizeof(deep) - used, "d/");
+    snprintf(deep + used, sizeof(deep) - used, "f");
     assert_false(rt_safe_name(deep));
     char long_part[300];
     memset(long_part, 'x', 256);

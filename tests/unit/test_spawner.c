@@ -233,11 +233,12 @@ static void closing_the_socket_kills_everything_and_cleans_up(void **state)
     json_decref(msg);
     /* the spawner is the creator of the sandbox cgroups: hks-<spawner pid>-... */
     int spawner_pid = (int)sbx_spawner_pid(spawner);
-    assert_int_equal(sandbox_cgroups_of(spawner_pid), 1);
+    /* the earlier tests' cgroups may still be on their way out */
+    assert_int_equal(wait_for_sandbox_cgroups(spawner_pid, 1), 1);
     int status = sbx_spawner_stop(spawner);
     spawner = NULL;
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    assert_int_equal(sandbox_cgroups_of(spawner_pid), 0);
+    assert_int_equal(sandbox_cgroups_of(spawner_pid), 0); /* it waits for its cgroup removers */
 }
 
 int main(void)
