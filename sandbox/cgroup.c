@@ -276,27 +276,37 @@ static int set_v1_memory(const sbx_cgroup *cg, uint64_t bytes, hks_error *err)
     return 0;
 }
 
-int sbx_cgroup_set_limits(const sbx_cgroup *cg, const sbx_limits *l, hks_error *err)
+int sbx_cgroup_change_limits(const sbx_cgroup *cg, const sbx_limits *old, const sbx_limits *l,
+                             hks_error *err)
 {
     char memory[32], pids[32], quota[48];
     snprintf(memory, sizeof(memory), "%llu", (unsigned long long)l->memory_bytes);
     snprintf(pids, sizeof(pids), "%llu", (unsigned long long)l->pids);
+    bool all = !old;
+    bool new_memory = all || old->memory_bytes != l->memory_bytes;
+    bool new_pids = all || old->pids != l->pids;
+    bool new_cpu = all || old->cpu_millis != l->cpu_millis;
     if (cg->version == 2) {
         snprintf(quota, sizeof(quota), "%llu 100000", (unsigned long long)l->cpu_millis * 100ULL);
-        if (write_control(cg->v2, "memory.max", memory, false, err) < 0 ||
-            write_control(cg->v2, "pids.max", pids, false, err) < 0 ||
-            write_control(cg->v2, "cpu.max", quota, false, err) < 0)
+        if ((new_memory && write_control(cg->v2, "memory.max", memory, false, err) < 0) ||
+            (new_pids && write_control(cg->v2, "pids.max", pids, false, err) < 0) ||
+            (new_cpu && write_control(cg->v2, "cpu.max", quota, false, err) < 0))
             return -1;
         return 0;
     }
     if (cg->version == 1) {
         snprintf(quota, sizeof(quota), "%llu", (unsigned long long)l->cpu_millis * 100ULL);
-        if (set_v1_memory(cg, l->memory_bytes, err) < 0 ||
-            write_control(cg->pids, "pids.max", pids, false, err) < 0 ||
-            write_control(cg->cpu, "cpu.cfs_quota_us", quota, false, err) < 0)
+        if ((new_memory && set_v1_memory(cg, l->memory_bytes, err) < 0) ||
+            (new_pids && write_control(cg->pids, "pids.max", pids, false, err) < 0) ||
+            (new_cpu && write_control(cg->cpu, "cpu.cfs_quota_us", quota, false, err) < 0))
             return -1;
     }
     return 0;
+}
+
+int sbx_cgroup_set_limits(const sbx_cgroup *cg, const sbx_limits *l, hks_error *err)
+{
+    return sbx_cgroup_change_limits(cg, NULL, l, err);
 }
 
 int sbx_cgroup_make(const sbx_cgroup *cg, const sbx_limits *l, hks_error *err)

@@ -47,6 +47,9 @@ int sbx_cgroup_make(const sbx_cgroup *cg, const sbx_limits *limits, hks_error *e
 int sbx_cgroup_create(sbx_cgroup *cg, const char *parent, const sbx_limits *limits, hks_error *err);
 /* Write memory (swap stays off), pids and CPU bandwidth limits; also on a running sandbox. */
 int sbx_cgroup_set_limits(const sbx_cgroup *cg, const sbx_limits *limits, hks_error *err);
+/* Only what differs from old: each cgroup write can take the kernel a while. */
+int sbx_cgroup_change_limits(const sbx_cgroup *cg, const sbx_limits *old, const sbx_limits *limits,
+                             hks_error *err);
 /* An O_DIRECTORY fd of the v2 cgroup for CLONE_INTO_CGROUP, or -1 for v1. */
 int sbx_cgroup_open_fd(const sbx_cgroup *cg, hks_error *err);
 /* v1: move pid into every controller's directory (v2 uses CLONE_INTO_CGROUP). */

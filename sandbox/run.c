@@ -583,7 +583,7 @@ int sbx_run_rearm(sbx_run *run, const sbx_limits *limits, hks_error *err)
 {
     if (run->exited)
         return hks_fail(err, ESRCH, "the sandbox has already ended");
-    if (run->cg.version && sbx_cgroup_set_limits(&run->cg, limits, err) < 0)
+    if (run->cg.version && sbx_cgroup_change_limits(&run->cg, &run->limits, limits, err) < 0)
         return hks_wrap(err, "new limits for the sandbox");
     run->limits.memory_bytes = limits->memory_bytes;
     run->limits.pids = limits->pids;
