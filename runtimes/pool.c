@@ -585,24 +585,6 @@ static slot *claim(rt_pool *pool, size_t runtime, bool allow_warm, bool *warm, h
     return NULL;
 }
 
-static int arm(rt_pool *pool, slot *s, const sbx_limits *limits, hks_error *err)
-{
-    json_t *msg =
-        json_pack("{s:s,s:I,s:o}", "op", "arm", "id", s->id, "limits", limits_json(limits));
-    int rc = sbx_msg_send(pool->sock, msg, NULL, 0, err);
-    json_decref(msg);
-    if (rc < 0)
-        return -1;
-    pthread_mutex_lock(&pool->lock);
-    while (!s->armed && !s->failed && !s->ended && !pool->spawner_gone)
-        pthread_cond_wait(&pool->changed, &pool->lock);
-    rc = s->armed ? 0
-                  : hks_fail(err, 0, "arm the sandbox: %s",
-                             s->failed ? s->error : "it ended before it could be used");
-    pthread_mutex_unlock(&pool->lock);
-    return rc;
-}
-
 static int give_stdin(slot *s, const rt_exec_request *req, hks_error *err)
 {
     int fd = s->stdin_w;
@@ -617,7 +599,8 @@ static int give_stdin(slot *s, const rt_exec_request *req, hks_error *err)
     return rc;
 }
 
-static int say_go(slot *s, const rt_exec_request *req, hks_error *err)
+/* The launcher's "go": entry, argv and environment. */
+static char *go_message(const rt_exec_request *req)
 {
     json_t *argv = json_array();
     json_t *env = json_object();
@@ -633,14 +616,97 @@ static int say_go(slot *s, const rt_exec_request *req, hks_error *err)
     }
     json_t *go =
         json_pack("{s:s,s:s,s:o,s:o}", "op", "go", "entry", req->entry, "argv", argv, "env", env);
-    cleanup_free char *text = go ? json_dumps(go, JSON_COMPACT) : NULL;
+    char *text = go ? json_dumps(go, JSON_COMPACT) : NULL;
     json_decref(go);
-    int rc = 0;
-    if (!text || send(s->control, text, strlen(text), MSG_NOSIGNAL) < 0)
-        rc = hks_fail(err, text ? errno : ENOMEM, "send go to the launcher");
-    close(s->control);
+    return text;
+}
+
+/* One message of this execution's own channel to the spawner (NULL at EOF). */
+static json_t *receive(int fd, int *fds, size_t *n_fds)
+{
+    json_t *msg = NULL;
+    hks_error ignored;
+    if (sbx_msg_recv(fd, &msg, fds, n_fds, &ignored) < 0)
+        return NULL;
+    return msg;
+}
+
+static const char *op_of(json_t *msg)
+{
+    const char *op = json_string_value(json_object_get(msg, "op"));
+    return op ? op : "";
+}
+
+/* Arm the claimed sandbox and start the program in one message to the spawner, which applies the
+ * limits, then passes "go" to the launcher; the result comes back on a channel of this
+ * execution's own. Returns 1 when result is filled, 0 when the sandbox had ended before it could
+ * be used (try another), -1 on error. */
+static int run_in(rt_pool *pool, slot *s, const rt_exec_request *req, const sbx_limits *limits,
+                  rt_exec_result *result, hks_error *err)
+{
+    int channel[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) < 0)
+        return hks_fail(err, errno, "result channel");
+    cleanup_free char *go = go_message(req);
+    json_t *msg = go ? json_pack("{s:s,s:I,s:o,s:b,s:s}", "op", "arm", "id", s->id, "limits",
+                                 limits_json(limits), "reply", 1, "send", go)
+                     : NULL;
+    int fds[2] = {channel[1], s->control};
+    int rc = msg ? sbx_msg_send(pool->sock, msg, fds, 2, err) : hks_fail(err, ENOMEM, "go");
+    json_decref(msg);
+    close(channel[1]);
+    close(s->control); /* the spawner has its own copy, closed once "go" is sent */
     s->control = -1;
-    return rc;
+    cleanup_fd int reply = channel[0];
+    if (rc < 0)
+        return -1;
+
+    int out[SBX_MSG_MAX_FDS];
+    size_t n_out = 0;
+    json_t *armed = receive(reply, out, &n_out);
+    bool ok = armed && strcmp(op_of(armed), "armed") == 0;
+    char why[512] = "";
+    if (!ok) {
+        const char *message = json_string_value(json_object_get(armed, "message"));
+        snprintf(why, sizeof(why), "%s", message ? message : "no answer");
+    }
+    json_decref(armed);
+    if (!ok) {
+        /* the sandbox ended first (its idle time ran out): its result went the usual way */
+        pthread_mutex_lock(&pool->lock);
+        bool gone = s->ended || s->dead;
+        pthread_mutex_unlock(&pool->lock);
+        if (gone || strstr(why, "no such run"))
+            return 0;
+        json_t *kill_msg = json_pack("{s:s,s:I}", "op", "kill", "id", s->id);
+        sbx_msg_send(pool->sock, kill_msg, NULL, 0, err);
+        json_decref(kill_msg);
+    }
+    json_t *done = receive(reply, out, &n_out);
+    if (!done || strcmp(op_of(done), "result") != 0 ||
+        sbx_result_from_json(json_object_get(done, "result"), &result->sandbox) < 0) {
+        json_decref(done);
+        for (size_t i = 0; i < n_out; i++)
+            close(out[i]);
+        return hks_fail(err, 0, "no result from the sandbox%s%s", ok ? "" : ": ", why);
+    }
+    json_decref(done);
+    read_output(n_out > 0 ? out[0] : -1, &result->sandbox.stdout_data, &result->sandbox.stdout_len);
+    read_output(n_out > 1 ? out[1] : -1, &result->sandbox.stderr_data, &result->sandbox.stderr_len);
+    for (size_t i = 0; i < n_out; i++)
+        close(out[i]);
+    if (!ok)
+        return hks_fail(err, 0, "arm the sandbox: %s", why);
+    return 1;
+}
+
+/* Forget a claimed slot. Its sandbox has ended (or is being torn down by the spawner). */
+static void drop_slot(rt_pool *pool, slot *s)
+{
+    pthread_mutex_lock(&pool->lock);
+    unlink_slot(pool, s);
+    pthread_mutex_unlock(&pool->lock);
+    free_slot(s);
 }
 
 static int validate(const rt_exec_request *req, size_t *runtime, hks_error *err)
@@ -679,28 +745,27 @@ int rt_pool_execute(rt_pool *pool, const rt_exec_request *req, rt_exec_result *r
         slot *s = claim(pool, runtime, attempt < ATTEMPTS - 1, &warm, err);
         if (!s)
             return -1;
-        if (rt_write_files(s->code_dir, req->files, req->n_files, err) < 0) {
+        if (rt_write_files(s->code_dir, req->files, req->n_files, err) < 0 ||
+            give_stdin(s, req, err) < 0) {
             release_slot(pool, s, true, NULL);
             return -1;
         }
-        if (arm(pool, s, &limits, err) < 0) {
-            release_slot(pool, s, true, NULL);
-            if (attempt == ATTEMPTS - 1)
-                return -1;
+        int rc = run_in(pool, s, req, &limits, result, err);
+        if (rc == 0) {
+            release_slot(pool, s, false, NULL);
             continue;
         }
-        int rc = give_stdin(s, req, err) < 0 || say_go(s, req, err) < 0 ? -1 : 0;
-        release_slot(pool, s, rc < 0, rc < 0 ? NULL : result);
+        drop_slot(pool, s);
         /* The replacement is started only now: creating a sandbox occupies the single-threaded
          * spawner for milliseconds and the new interpreter's start takes a core, and neither
          * should delay this execution. */
         if (warm)
             wake_dispatcher(pool);
-        if (rc < 0)
+        if (rc < 0) {
+            rt_exec_result_release(result);
             return -1;
+        }
         result->warm = warm;
-        if (!result->sandbox.cgroup_version)
-            return hks_fail(err, 0, "the sandbox spawner exited during the execution");
         return 0;
     }
     return hks_fail(err, 0, "no sandbox could be used");

@@ -192,8 +192,12 @@ int sbx_run_once(const sbx_config *cfg, sbx_result *result, hks_error *err);
  *                                                fds: [stdout memfd, stderr memfd]; the record's
  *                                                "stdout"/"stderr" are left out
  *   -> {"op":"kill","id":N}                   (the run's result then says "killed")
- *   -> {"op":"arm","id":N,"limits":{..}}      <- {"op":"armed","id":N}: new limits and a fresh
- *                                                clock for a sandbox started ahead of time
+ *   -> {"op":"arm","id":N,"limits":{..}[,"reply":true][,"send":S]}
+ *                                             <- {"op":"armed","id":N}: new limits and a fresh
+ *                                                clock for a sandbox started ahead of time.
+ *      fds: [reply channel if "reply"] + [fd to write S to, once armed, if "send"]: the run's
+ *      "armed", errors and result then go to the reply channel instead of this socket, and S
+ *      (e.g. the launcher's "go") leaves only once the limits are in place
  *   <- {"op":"error","id":N,"message":S}       for a request that could not be carried out
  * Closing the socket kills every sandbox, removes their cgroups and ends the spawner. */
 

@@ -31,6 +31,7 @@ typedef struct job {
     sbx_request req;
     sbx_run *run;
     bool reported; /* the result went out; only the sandbox's teardown is left */
+    int reply_fd;  /* where this run's result goes (given with "arm"), -1: the main socket */
 } job;
 
 typedef struct janitor {
@@ -52,12 +53,17 @@ typedef struct spawner_state {
     job *jobs[MAX_JOBS];
 } spawner_state;
 
-static void reply_error(spawner_state *s, json_int_t id, const char *message)
+static void reply_error_to(int sock, json_int_t id, const char *message)
 {
     json_t *msg = json_pack("{s:s, s:I, s:s}", "op", "error", "id", id, "message", message);
     hks_error err;
-    (void)sbx_msg_send(s->sock, msg, NULL, 0, &err);
+    (void)sbx_msg_send(sock, msg, NULL, 0, &err);
     json_decref(msg);
+}
+
+static void reply_error(spawner_state *s, json_int_t id, const char *message)
+{
+    reply_error_to(s->sock, id, message);
 }
 
 static named_profile *find_profile(spawner_state *s, const char *name)
@@ -111,6 +117,8 @@ static void job_free(job *j)
 {
     if (!j)
         return;
+    if (j->reply_fd >= 0)
+        close(j->reply_fd);
     sbx_request_release(&j->req);
     free(j);
 }
@@ -134,6 +142,7 @@ static void start_run(spawner_state *s, json_int_t id, json_t *msg, int *fds, si
         return;
     }
     j->id = id;
+    j->reply_fd = -1;
     j->req.json = json_incref(msg);
     memcpy(j->req.fds, fds, n_fds * sizeof(int));
     j->req.n_fds = n_fds;
@@ -196,10 +205,11 @@ static void report_job(spawner_state *s, job *j)
                   output_memfd("hks-stderr", result.stderr_data, result.stderr_len)};
     json_t *msg = json_pack("{s:s, s:I, s:o}", "op", "result", "id", j->id, "result", record);
     hks_error err;
+    int to = j->reply_fd >= 0 ? j->reply_fd : s->sock;
     if (fds[0] >= 0 && fds[1] >= 0)
-        (void)sbx_msg_send(s->sock, msg, fds, 2, &err);
+        (void)sbx_msg_send(to, msg, fds, 2, &err);
     else
-        reply_error(s, j->id, "could not hand over the output");
+        reply_error_to(to, j->id, "could not hand over the output");
     for (int i = 0; i < 2; i++) {
         if (fds[i] >= 0)
             close(fds[i]);
@@ -269,24 +279,53 @@ static job *find_job(spawner_state *s, json_int_t id)
 }
 
 /* A sandbox started ahead of time gets its real limits and a fresh clock. */
-static void arm_job(spawner_state *s, json_int_t id, json_t *msg)
+/* A sandbox started ahead of time gets its real limits and a fresh clock. With "reply":true the
+ * first fd attached receives this run's "armed", errors and result from now on (the caller
+ * waits on it directly, with no dispatcher in between). With "send" the string is written to the
+ * next fd attached once armed, then that fd is closed: the launcher's "go" leaves only after the
+ * limits are in place, without a round trip. */
+static void arm_job(spawner_state *s, json_int_t id, json_t *msg, int *fds, size_t n_fds)
 {
     job *j = find_job(s, id);
-    if (!j || j->reported) {
-        reply_error(s, id, "no such run");
-        return;
-    }
-    sbx_limits limits = j->req.cfg.limits;
+    size_t next = 0;
+    int reply = s->sock;
+    if (json_is_true(json_object_get(msg, "reply")) && next < n_fds)
+        reply = fds[next++];
+    const char *send_text = json_string_value(json_object_get(msg, "send"));
+    int send_fd = send_text && next < n_fds ? fds[next++] : -1;
     hks_error err = {0};
-    if (sbx_request_parse_limits(json_object_get(msg, "limits"), &limits, &err) < 0 ||
-        sbx_run_rearm(j->run, &limits, &err) < 0) {
-        reply_error(s, id, err.msg);
-        return;
+    sbx_limits limits;
+    if (!j || j->reported) {
+        hks_fail(&err, 0, "no such run");
+    } else {
+        limits = j->req.cfg.limits;
+        if (sbx_request_parse_limits(json_object_get(msg, "limits"), &limits, &err) == 0 &&
+            sbx_run_rearm(j->run, &limits, &err) == 0)
+            j->req.cfg.limits = limits;
+        else if (!err.msg[0])
+            hks_fail(&err, 0, "arm failed");
     }
-    j->req.cfg.limits = limits;
-    json_t *reply = json_pack("{s:s, s:I}", "op", "armed", "id", id);
-    (void)sbx_msg_send(s->sock, reply, NULL, 0, &err);
-    json_decref(reply);
+    if (!err.msg[0] && send_fd >= 0 &&
+        send(send_fd, send_text, strlen(send_text), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        hks_fail(&err, errno, "pass the message on");
+    if (err.msg[0]) {
+        reply_error_to(reply, id, err.msg);
+    } else {
+        json_t *armed = json_pack("{s:s, s:I}", "op", "armed", "id", id);
+        (void)sbx_msg_send(reply, armed, NULL, 0, &err);
+        json_decref(armed);
+    }
+    if (j && !j->reported && reply != s->sock) {
+        if (j->reply_fd >= 0)
+            close(j->reply_fd);
+        j->reply_fd = reply; /* the job owns it now */
+    } else if (reply != s->sock) {
+        close(reply);
+    }
+    for (size_t i = next - (send_fd >= 0 ? 1 : 0); i < n_fds; i++) {
+        if (fds[i] != reply)
+            close(fds[i]);
+    }
 }
 
 static void kill_job(spawner_state *s, json_int_t id)
@@ -319,7 +358,7 @@ static bool handle_request(spawner_state *s)
     const char *op = json_string_value(json_object_get(msg, "op"));
     json_t *id_json = json_object_get(msg, "id");
     json_int_t id = json_is_integer(id_json) ? json_integer_value(id_json) : 0;
-    bool takes_fds = op && strcmp(op, "run") == 0;
+    bool takes_fds = op && (strcmp(op, "run") == 0 || strcmp(op, "arm") == 0);
     if (!takes_fds) {
         for (size_t i = 0; i < n_fds; i++)
             close(fds[i]);
@@ -333,7 +372,7 @@ static bool handle_request(spawner_state *s)
     else if (strcmp(op, "kill") == 0)
         kill_job(s, id);
     else if (strcmp(op, "arm") == 0)
-        arm_job(s, id, msg);
+        arm_job(s, id, msg, fds, n_fds);
     else
         reply_error(s, id, "unknown op");
     json_decref(msg);

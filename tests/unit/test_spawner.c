@@ -222,6 +222,75 @@ static void bad_requests_get_errors_and_the_spawner_lives_on(void **state)
     json_decref(msg);
 }
 
+static void arm_sends_go_and_answers_on_the_runs_own_channel(void **state)
+{
+    (void)state;
+    if (skip_unless_root())
+        skip();
+    int control[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control), 0);
+    /* started ahead of time with a long idle limit; reads its "go" from fd 3 */
+    json_t *req = run_request(60, "read line <&3; echo \"got $line\"; sleep 30");
+    json_object_set_new(req, "pass_fds", json_integer(1));
+    json_object_set_new(json_object_get(req, "limits"), "wall_ms", json_integer(60000));
+    send_msg(req, &control[1], 1);
+    close(control[1]);
+    json_t *msg = recv_msg(NULL, NULL);
+    assert_string_equal(op_of(msg), "started");
+    json_decref(msg);
+    usleep(300 * 1000);
+
+    int channel[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel), 0);
+    int fds[2] = {channel[1], control[0]};
+    send_msg(json_pack("{s:s,s:i,s:{s:i},s:b,s:s}", "op", "arm", "id", 60, "limits", "wall_ms", 500,
+                       "reply", 1, "send", "hello\n"),
+             fds, 2);
+    close(channel[1]);
+    close(control[0]);
+    hks_error err = {0};
+    json_t *armed = NULL, *result = NULL;
+    int out[SBX_MSG_MAX_FDS];
+    size_t n_out = 0;
+    assert_int_equal(sbx_msg_recv(channel[0], &armed, out, &n_out, &err), 0);
+    assert_string_equal(op_of(armed), "armed");
+    json_decref(armed);
+    assert_int_equal(sbx_msg_recv(channel[0], &result, out, &n_out, &err), 0);
+    assert_string_equal(op_of(result), "result");
+    json_t *r = json_object_get(result, "result");
+    /* the clock started at the arm: killed at 500 ms from there, not 60 s from the start */
+    assert_string_equal(json_string_value(json_object_get(r, "status")), "timeout");
+    assert_string_equal(json_string_value(json_object_get(r, "timeout_reason")), "wall");
+    assert_true(json_real_value(json_object_get(r, "wall_ms")) < 2000);
+    assert_int_equal(n_out, 2);
+    char *text = read_memfd(out[0]);
+    close(out[1]);
+    assert_string_equal(text, "got hello\n");
+    free(text);
+    json_decref(result);
+    close(channel[0]);
+}
+
+static void arm_of_an_unknown_run_is_an_error_on_its_channel(void **state)
+{
+    (void)state;
+    if (skip_unless_root())
+        skip();
+    int channel[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel), 0);
+    send_msg(json_pack("{s:s,s:i,s:b}", "op", "arm", "id", 999, "reply", 1), &channel[1], 1);
+    close(channel[1]);
+    json_t *msg = NULL;
+    int out[SBX_MSG_MAX_FDS];
+    size_t n_out = 0;
+    hks_error err = {0};
+    assert_int_equal(sbx_msg_recv(channel[0], &msg, out, &n_out, &err), 0);
+    assert_string_equal(op_of(msg), "error");
+    assert_non_null(strstr(json_string_value(json_object_get(msg, "message")), "no such run"));
+    json_decref(msg);
+    close(channel[0]);
+}
+
 static void closing_the_socket_kills_everything_and_cleans_up(void **state)
 {
     (void)state;
@@ -248,6 +317,8 @@ int main(void)
         cmocka_unit_test(kill_request_ends_a_run),
         cmocka_unit_test(stdin_fd_travels_with_the_request),
         cmocka_unit_test(bad_requests_get_errors_and_the_spawner_lives_on),
+        cmocka_unit_test(arm_sends_go_and_answers_on_the_runs_own_channel),
+        cmocka_unit_test(arm_of_an_unknown_run_is_an_error_on_its_channel),
         cmocka_unit_test(closing_the_socket_kills_everything_and_cleans_up),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
