@@ -220,11 +220,16 @@ def test_signal_to_the_cli_ends_the_sandbox_cleanly(sig):
 @needs_root
 def test_sigterm_to_the_spawner_kills_its_sandboxes_and_cleans_up():
     import signal
+    import time
     with spawner_with_profile() as (sock, proc):
         marker = "97531.%d" % os.getpid()
         sock.send(json.dumps({"op": "run", "id": 2, "profile": "function",
                               "argv": ["/bin/sleep", marker]}).encode())
         assert _recv(sock)[0]["op"] == "started"
+        # on cgroup v1 a helper process creates the cgroup just after the start
+        deadline = time.time() + 5
+        while not _hks_cgroups_of(proc.pid) and time.time() < deadline:
+            time.sleep(0.01)
         assert len(_hks_cgroups_of(proc.pid)) > 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
