@@ -110,7 +110,7 @@ typedef struct sbx_rootfs_bind {
     int tree_fd; /* detached clone of the source (open_tree) */
     const char *target;
     bool is_dir;
-    char symlink[PATH_MAX]; /* runtime dirs that are symlinks on the host (merged /usr) */
+    char symlink[256]; /* runtime dirs that are symlinks on the host (merged /usr) */
 } sbx_rootfs_bind;
 
 typedef struct sbx_rootfs {

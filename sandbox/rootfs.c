@@ -41,6 +41,8 @@ static int clone_source(sbx_rootfs *list, const char *source, const char *target
         ssize_t n = readlink(source, b->symlink, sizeof(b->symlink) - 1);
         if (n < 0)
             return hks_fail(err, errno, "readlink %s", source);
+        if ((size_t)n >= sizeof(b->symlink) - 1)
+            return hks_fail(err, ENAMETOOLONG, "readlink %s", source);
         b->symlink[n] = '\0';
         list->n++;
         return 0;
@@ -234,7 +236,7 @@ static int clone_all_sources(const sbx_config *cfg, sbx_rootfs *binds, hks_error
 
 int sbx_rootfs_prepare(const sbx_config *cfg, sbx_rootfs *fs, hks_error *err)
 {
-    memset(fs, 0, sizeof(*fs));
+    fs->n = 0; /* the items are filled as they are used: no need to touch all of them */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return hks_fail(err, errno, "make mounts private");
     return clone_all_sources(cfg, fs, err);
