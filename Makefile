@@ -3,7 +3,7 @@
 
 BUILD      ?= build
 CC         ?= cc
-PKGS       := libseccomp libcap jansson
+PKGS       := libseccomp libcap jansson libcrypto libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -24,13 +24,17 @@ COMMON_SRC  := common/common.c
 SANDBOX_SRC := sandbox/profile.c sandbox/profile_cache.c sandbox/cgroup.c sandbox/rootfs.c sandbox/child.c \
                sandbox/run.c sandbox/result.c sandbox/message.c sandbox/request.c sandbox/spawner.c
 RUNTIMES_SRC:= runtimes/files.c runtimes/pool.c
-LIB_SRC     := $(COMMON_SRC) $(SANDBOX_SRC) $(RUNTIMES_SRC)
+# hksd: the daemon and its HTTP edge (api -> daemon -> sandbox, runtimes)
+DAEMON_SRC  := $(wildcard daemon/*.c)
+API_SRC     := $(wildcard api/*.c)
+DAEMON_MAIN := daemon/main.c
+LIB_SRC     := $(COMMON_SRC) $(SANDBOX_SRC) $(RUNTIMES_SRC) $(filter-out $(DAEMON_MAIN),$(DAEMON_SRC)) $(API_SRC)
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ     := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_SAN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-san/%)
-HEADERS     := $(wildcard common/*.h sandbox/*.h runtimes/*.h)
+HEADERS     := $(wildcard common/*.h sandbox/*.h runtimes/*.h daemon/*.h api/*.h)
 
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
@@ -42,7 +46,7 @@ FUZZ_SECONDS ?= 60
 
 PYTEST      := /usr/bin/python3 -m pytest
 
-DEB_PACKAGES := gcc make pkg-config clang clang-format clang-tidy cppcheck libclang-rt-14-dev libseccomp-dev libcap-dev libjansson-dev libcmocka-dev \
+DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libseccomp-dev libcap-dev libjansson-dev libcmocka-dev \
                 python3 python3-pytest nodejs bubblewrap crun hyperfine
 
 .PHONY: all deps test unit unit-asan integration security run bench bench-sandbox clean format \
@@ -51,7 +55,7 @@ DEB_PACKAGES := gcc make pkg-config clang clang-format clang-tidy cppcheck libcl
 # keep intermediate objects (fuzz and sanitizer builds) between runs
 .SECONDARY:
 
-all: $(BUILD)/hks-sandbox $(BUILD)/hks-exec
+all: $(BUILD)/hks-sandbox $(BUILD)/hks-exec $(if $(wildcard $(DAEMON_MAIN)),$(BUILD)/hksd)
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -69,6 +73,9 @@ $(BUILD)/libhks-san.a: $(SAN_OBJ)
 
 $(BUILD)/hks-sandbox: $(BUILD)/obj/sandbox/main.o $(BUILD)/libhks.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -o $@
+
+$(BUILD)/hksd: $(BUILD)/obj/daemon/main.o $(BUILD)/libhks.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
 
 $(BUILD)/hks-exec: $(BUILD)/obj/runtimes/exec_main.o $(BUILD)/libhks.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
@@ -162,10 +169,10 @@ format:
 # cppcheck does not model __attribute__((cleanup)): its leak checks are covered by ASan instead.
 lint:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
-	clang-tidy --quiet $(LIB_SRC) sandbox/main.c $(UNIT_SRC) -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
+	clang-tidy --quiet $(LIB_SRC) sandbox/main.c runtimes/exec_main.c $(wildcard $(DAEMON_MAIN)) $(UNIT_SRC) -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
 	  --suppress=missingIncludeSystem --suppress=resourceLeak --suppress=memleak \
-	  -D_GNU_SOURCE -I. $(LIB_SRC) sandbox/main.c
+	  -D_GNU_SOURCE -I. $(LIB_SRC) sandbox/main.c runtimes/exec_main.c $(wildcard $(DAEMON_MAIN))
 
 clean:
 	rm -rf $(BUILD)
