@@ -5,7 +5,7 @@ BUILD      ?= build
 CC         ?= cc
 PKGS       := libseccomp libcap jansson libcrypto libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 WARNINGS   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
               -Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wvla -Wundef
@@ -47,7 +47,7 @@ FUZZ_SECONDS ?= 60
 PYTEST      := /usr/bin/python3 -m pytest
 
 DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libseccomp-dev libcap-dev libjansson-dev libcmocka-dev \
-                python3 python3-pytest nodejs bubblewrap crun hyperfine
+                python3 python3-pytest python3-yaml nodejs bubblewrap crun hyperfine
 
 .PHONY: all deps test unit unit-asan integration security run bench bench-sandbox clean format \
         lint check-policies fuzz fuzz-replay bench-execute

@@ -1,0 +1,23 @@
+/* The HTTP edge of hksd: libmicrohttpd on its internal epoll thread pool, JSON requests and
+ * responses, JWT bearer authentication, scopes per route. It calls the daemon core and knows
+ * nothing of sandboxes. */
+#ifndef HKS_API_H
+#define HKS_API_H
+
+#include "../daemon/daemon.h"
+#include "jwt.h"
+
+typedef struct api_server api_server;
+
+/* Listen on the configured address (keys are borrowed and must outlive the server). */
+int api_server_start(hksd *d, const hks_jwt_keys *keys, api_server **out, hks_error *err);
+/* The port actually bound (useful with port 0). */
+int api_server_port(const api_server *s);
+/* Stop accepting, let in-flight requests finish (executions end by their own limits), stop. */
+void api_server_stop(api_server *s);
+
+/* The routes this build serves, "METHOD /path" with {param} placeholders, NULL-terminated: the
+ * test that keeps api/openapi.yaml honest compares against it (hksd --routes). */
+const char *const *api_routes(void);
+
+#endif

@@ -1,0 +1,360 @@
+/* hksd's core: starts the pools, probes the runtimes, runs executions with audit and metrics. */
+#include "daemon.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define DURATION_BUCKETS 12
+static const double duration_bounds_s[DURATION_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                           0.5,   1,    2.5,   5,    10,  30};
+
+typedef struct status_counts {
+    atomic_ulong by_status[SBX_STATUS_INTERNAL_ERROR + 1];
+    atomic_ulong warm, cold;
+    atomic_ulong duration_buckets[DURATION_BUCKETS];
+    atomic_ulong duration_count;
+    _Atomic double duration_sum_s;
+} status_counts;
+
+#define MAX_ROUTE_COUNTERS 64
+
+typedef struct route_counter {
+    char route[64];
+    int status;
+    atomic_ulong count;
+} route_counter;
+
+struct hksd {
+    hksd_config cfg;
+    hksd_policy_limits policy;
+    rt_pool *pool;
+    json_t *runtimes;
+    char audit_path[PATH_MAX + 16];
+    int audit_fd;
+    pthread_mutex_t audit_lock;
+    status_counts executions[RT_MAX_RUNTIMES];
+    pthread_mutex_t routes_lock;
+    route_counter routes[MAX_ROUTE_COUNTERS];
+    size_t n_routes;
+};
+
+static int make_private_dir(const char *path, hks_error *err)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+            return hks_fail(err, errno, "create %s", buf);
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+        return hks_fail(err, errno, "create %s", buf);
+    return 0;
+}
+
+/* Run runtimes/<name>/manifest.* in a sandbox and keep what it prints (before any thread). */
+static json_t *probe_manifest(const hksd_config *cfg, const sbx_profile *profile, const char *name,
+                              const char *interpreter, const char *script)
+{
+    char dir[PATH_MAX + 32], path[64];
+    snprintf(dir, sizeof(dir), "%s/runtimes/%s", cfg->root, name);
+    snprintf(path, sizeof(path), "/hks/runtime/%s", script);
+    sbx_mount mounts[] = {{.source = dir, .target = "/hks/runtime"}};
+    char *argv[] = {(char *)interpreter, path, NULL};
+    sbx_config sc;
+    sbx_config_init(&sc);
+    sc.argv = argv;
+    sc.profile = profile;
+    sc.mounts = mounts;
+    sc.n_mounts = 1;
+    sc.output = SBX_OUTPUT_CAPTURE;
+    sc.limits.wall_ms = 20000;
+    sbx_result r;
+    hks_error err = {0};
+    json_t *manifest = NULL;
+    if (sbx_run_once(&sc, &r, &err) == 0) {
+        if (r.status == SBX_STATUS_OK)
+            manifest = json_loadb(r.stdout_data, r.stdout_len, 0, NULL);
+        sbx_result_release(&r);
+    }
+    if (!manifest)
+        manifest = json_pack("{s:s,s:s}", "name", name, "error", "manifest probe failed");
+    return manifest;
+}
+
+static json_t *probe_runtimes(const hksd_config *cfg, const hksd_policy_limits *policy,
+                              hks_error *err)
+{
+    char profile_path[PATH_MAX + 32];
+    snprintf(profile_path, sizeof(profile_path), "%s/seccomp/function.json", cfg->policies_dir);
+    sbx_profile *profile = NULL;
+    if (sbx_profile_load(profile_path, false, &profile, err) < 0)
+        return NULL;
+    json_t *list = json_array();
+    json_array_append_new(
+        list, probe_manifest(cfg, profile, "python", "/usr/bin/python3", "manifest.py"));
+    json_array_append_new(list,
+                          probe_manifest(cfg, profile, "node", "/usr/bin/node", "manifest.js"));
+    sbx_profile_free(profile);
+    json_t *limits =
+        json_pack("{s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I}}", "defaults", "memory_mb",
+                  (json_int_t)(policy->defaults.memory_bytes >> 20), "wall_ms",
+                  (json_int_t)policy->defaults.wall_ms, "cpu_ms",
+                  (json_int_t)policy->defaults.cpu_ms, "pids", (json_int_t)policy->defaults.pids,
+                  "maxima", "memory_mb", (json_int_t)(policy->maxima.memory_bytes >> 20), "wall_ms",
+                  (json_int_t)policy->maxima.wall_ms, "cpu_ms", (json_int_t)policy->maxima.cpu_ms,
+                  "pids", (json_int_t)policy->maxima.pids);
+    return json_pack("{s:o,s:o}", "runtimes", list, "limits", limits);
+}
+
+int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err)
+{
+    hksd *d = calloc(1, sizeof(*d));
+    if (!d)
+        return hks_fail(err, ENOMEM, "hksd");
+    d->cfg = *cfg;
+    d->audit_fd = -1;
+    pthread_mutex_init(&d->audit_lock, NULL);
+    pthread_mutex_init(&d->routes_lock, NULL);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/limits.json", cfg->policies_dir);
+    if (hksd_policy_limits_load(path, &d->policy, err) < 0 ||
+        make_private_dir(cfg->state_dir, err) < 0)
+        goto fail;
+    snprintf(d->audit_path, sizeof(d->audit_path), "%s/audit.log", cfg->state_dir);
+    d->audit_fd = open(d->audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (d->audit_fd < 0) {
+        hks_fail(err, errno, "open the audit log %s", d->audit_path);
+        goto fail;
+    }
+    d->runtimes = probe_runtimes(cfg, &d->policy, err);
+    if (!d->runtimes)
+        goto fail;
+
+    rt_pool_config pc;
+    rt_pool_config_init(&pc);
+    char work[PATH_MAX + 16], profile[PATH_MAX + 32];
+    snprintf(work, sizeof(work), "%s/pool", cfg->state_dir);
+    snprintf(profile, sizeof(profile), "%s/seccomp/function.json", cfg->policies_dir);
+    pc.root = cfg->root;
+    pc.work_dir = work;
+    pc.profile_path = profile;
+    pc.warm[0] = cfg->pool_python;
+    pc.warm[1] = cfg->pool_node;
+    pc.limits = d->policy.defaults;
+    if (rt_pool_start(&pc, &d->pool, err) < 0)
+        goto fail;
+    *out = d;
+    return 0;
+fail:
+    hksd_stop(d);
+    return -1;
+}
+
+void hksd_stop(hksd *d)
+{
+    if (!d)
+        return;
+    rt_pool_stop(d->pool);
+    json_decref(d->runtimes);
+    if (d->audit_fd >= 0)
+        close(d->audit_fd);
+    pthread_mutex_destroy(&d->audit_lock);
+    pthread_mutex_destroy(&d->routes_lock);
+    free(d);
+}
+
+const hksd_config *hksd_config_of(const hksd *d)
+{
+    return &d->cfg;
+}
+
+const hksd_policy_limits *hksd_policy_of(const hksd *d)
+{
+    return &d->policy;
+}
+
+json_t *hksd_runtimes(const hksd *d)
+{
+    return d->runtimes;
+}
+
+bool hksd_ready(const hksd *d)
+{
+    return d->pool != NULL;
+}
+
+static void iso_time(char *out, size_t size)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+int hksd_audit(hksd *d, json_t *record, hks_error *err)
+{
+    char ts[40];
+    iso_time(ts, sizeof(ts));
+    json_object_set_new(record, "ts", json_string(ts));
+    cleanup_free char *line = json_dumps(record, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!line)
+        return hks_fail(err, ENOMEM, "audit record");
+    size_t len = strlen(line);
+    line[len] = '\n';
+    pthread_mutex_lock(&d->audit_lock);
+    /* one write per record (O_APPEND), then fsync: a record is whole or absent after a crash */
+    int rc = hks_write_all(d->audit_fd, line, len + 1) == 0 && fdatasync(d->audit_fd) == 0
+                 ? 0
+                 : hks_fail(err, errno, "write the audit log %s", d->audit_path);
+    pthread_mutex_unlock(&d->audit_lock);
+    return rc;
+}
+
+void hksd_code_digest(const rt_file *files, size_t n_files, char hex[65])
+{
+    unsigned char digest[32];
+    unsigned int len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (size_t i = 0; i < n_files; i++) {
+        /* name, NUL, length, content: no two file sets hash the same way by accident */
+        uint64_t size = files[i].len;
+        EVP_DigestUpdate(ctx, files[i].name, strlen(files[i].name) + 1);
+        EVP_DigestUpdate(ctx, &size, sizeof(size));
+        EVP_DigestUpdate(ctx, files[i].data, files[i].len);
+    }
+    EVP_DigestFinal_ex(ctx, digest, &len);
+    EVP_MD_CTX_free(ctx);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+}
+
+static void count_execution(hksd *d, size_t runtime, const rt_exec_result *r)
+{
+    status_counts *c = &d->executions[runtime];
+    atomic_fetch_add(&c->by_status[r->sandbox.status], 1);
+    atomic_fetch_add(r->warm ? &c->warm : &c->cold, 1);
+    double s = (double)r->sandbox.wall_us / 1e6;
+    for (int i = 0; i < DURATION_BUCKETS; i++) {
+        if (s <= duration_bounds_s[i])
+            atomic_fetch_add(&c->duration_buckets[i], 1);
+    }
+    atomic_fetch_add(&c->duration_count, 1);
+    double old = atomic_load(&c->duration_sum_s);
+    while (!atomic_compare_exchange_weak(&c->duration_sum_s, &old, old + s))
+        ;
+}
+
+int hksd_execute(hksd *d, const hksd_caller *caller, const rt_exec_request *req,
+                 rt_exec_result *result, hks_error *err)
+{
+    uint64_t start = hks_now_us();
+    int rc = rt_pool_execute(d->pool, req, result, err);
+    const rt_runtime *rt = rt_runtime_find(req->runtime);
+    if (rc == 0 && rt)
+        count_execution(d, (size_t)(rt - rt_runtime_find("python")), result);
+    char digest[65];
+    hksd_code_digest(req->files, req->n_files, digest);
+    const sbx_limits *l = req->limits ? req->limits : &d->policy.defaults;
+    json_t *record = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:{s:I,s:I,s:I,s:I},s:s,s:b,s:f}", "request_id",
+        caller->request_id ? caller->request_id : "", "sub", caller->sub ? caller->sub : "",
+        "project", caller->project ? caller->project : "", "action", "execute", "runtime",
+        req->runtime ? req->runtime : "", "code_sha256", digest, "limits", "memory_bytes",
+        (json_int_t)l->memory_bytes, "wall_ms", (json_int_t)l->wall_ms, "cpu_ms",
+        (json_int_t)l->cpu_ms, "pids", (json_int_t)l->pids, "result",
+        rc == 0 ? sbx_status_name(result->sandbox.status) : "refused", "warm",
+        rc == 0 && result->warm, "duration_ms", (double)(hks_now_us() - start) / 1000.0);
+    if (rc < 0)
+        json_object_set_new(record, "error", json_string(err->msg));
+    hks_error audit_err = {0};
+    if (record && hksd_audit(d, record, &audit_err) < 0)
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit\",\"error\":\"%s\"}\n",
+                audit_err.msg);
+    json_decref(record);
+    return rc;
+}
+
+void hksd_count_request(hksd *d, const char *route, int status)
+{
+    pthread_mutex_lock(&d->routes_lock);
+    route_counter *slot = NULL;
+    for (size_t i = 0; i < d->n_routes && !slot; i++) {
+        if (d->routes[i].status == status && strcmp(d->routes[i].route, route) == 0)
+            slot = &d->routes[i];
+    }
+    if (!slot && d->n_routes < MAX_ROUTE_COUNTERS) {
+        slot = &d->routes[d->n_routes++];
+        snprintf(slot->route, sizeof(slot->route), "%s", route);
+        slot->status = status;
+    }
+    if (slot)
+        atomic_fetch_add(&slot->count, 1);
+    pthread_mutex_unlock(&d->routes_lock);
+}
+
+char *hksd_metrics_text(hksd *d)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    fputs("# HELP hks_executions_total Executions by runtime and result status.\n"
+          "# TYPE hks_executions_total counter\n",
+          f);
+    const char *names[] = {"python", "node"};
+    for (size_t r = 0; r < 2; r++) {
+        for (int s = SBX_STATUS_OK; s <= SBX_STATUS_INTERNAL_ERROR; s++)
+            fprintf(f, "hks_executions_total{runtime=\"%s\",status=\"%s\"} %lu\n", names[r],
+                    sbx_status_name((sbx_status)s), atomic_load(&d->executions[r].by_status[s]));
+    }
+    fputs("# HELP hks_execution_starts_total Executions served by a warm or a cold sandbox.\n"
+          "# TYPE hks_execution_starts_total counter\n",
+          f);
+    for (size_t r = 0; r < 2; r++) {
+        fprintf(f, "hks_execution_starts_total{runtime=\"%s\",start=\"warm\"} %lu\n", names[r],
+                atomic_load(&d->executions[r].warm));
+        fprintf(f, "hks_execution_starts_total{runtime=\"%s\",start=\"cold\"} %lu\n", names[r],
+                atomic_load(&d->executions[r].cold));
+    }
+    fputs("# HELP hks_execution_duration_seconds Wall time of executions in their sandbox.\n"
+          "# TYPE hks_execution_duration_seconds histogram\n",
+          f);
+    for (size_t r = 0; r < 2; r++) {
+        status_counts *c = &d->executions[r];
+        for (int i = 0; i < DURATION_BUCKETS; i++)
+            fprintf(f, "hks_execution_duration_seconds_bucket{runtime=\"%s\",le=\"%g\"} %lu\n",
+                    names[r], duration_bounds_s[i], atomic_load(&c->duration_buckets[i]));
+        fprintf(f, "hks_execution_duration_seconds_bucket{runtime=\"%s\",le=\"+Inf\"} %lu\n",
+                names[r], atomic_load(&c->duration_count));
+        fprintf(f, "hks_execution_duration_seconds_sum{runtime=\"%s\"} %.6f\n", names[r],
+                atomic_load(&c->duration_sum_s));
+        fprintf(f, "hks_execution_duration_seconds_count{runtime=\"%s\"} %lu\n", names[r],
+                atomic_load(&c->duration_count));
+    }
+    fputs("# HELP hks_pool_ready Warm sandboxes ready now.\n# TYPE hks_pool_ready gauge\n", f);
+    for (size_t r = 0; r < 2; r++)
+        fprintf(f, "hks_pool_ready{runtime=\"%s\"} %u\n", names[r],
+                d->pool ? rt_pool_ready(d->pool, names[r]) : 0);
+    fputs("# HELP hks_http_requests_total HTTP requests by route and status code.\n"
+          "# TYPE hks_http_requests_total counter\n",
+          f);
+    pthread_mutex_lock(&d->routes_lock);
+    for (size_t i = 0; i < d->n_routes; i++)
+        fprintf(f, "hks_http_requests_total{route=\"%s\",code=\"%d\"} %lu\n", d->routes[i].route,
+                d->routes[i].status, atomic_load(&d->routes[i].count));
+    pthread_mutex_unlock(&d->routes_lock);
+    fclose(f);
+    return text;
+}

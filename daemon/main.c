@@ -1,0 +1,261 @@
+/* hksd: the HKS Functions daemon. */
+#include "../api/api.h"
+
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+extern char **environ;
+
+static const char usage[] =
+    "Usage: hksd [--config FILE] [--listen HOST:PORT] [--state-dir DIR] [--print-config]\n"
+    "       hksd token --sub SUB --project PROJECT [--scope \"SCOPES\"] [--ttl DURATION]\n"
+    "       hksd --routes\n"
+    "\n"
+    "The HKS Functions daemon: runs code for agents in hardened sandboxes, over the internal\n"
+    "operations API (docs/api.md, api/openapi.yaml).\n"
+    "\n"
+    "  --config FILE       JSON configuration (see docs/operations.md); HKSD_* environment\n"
+    "                      variables override it, and these flags override both\n"
+    "  --listen HOST:PORT  address to serve on (default 127.0.0.1:8080)\n"
+    "  --state-dir DIR     state: keys, audit log, sandbox work directories (default ./var/hksd)\n"
+    "  --print-config      print the effective configuration as JSON and exit\n"
+    "  --routes            print the routes this build serves and exit\n"
+    "\n"
+    "  token               print a development token signed with the local key\n"
+    "    --sub SUB           who (the agent)\n"
+    "    --project PROJECT   the tenant\n"
+    "    --scope SCOPES      space-separated (default \"functions:execute functions:read\")\n"
+    "    --ttl DURATION      lifetime (default 5m; at most the configured maximum)\n"
+    "\n"
+    "Signals: SIGTERM or SIGINT stop accepting, let running executions finish, then exit.\n";
+
+static void log_line(const char *level, const char *msg, json_t *fields)
+{
+    json_t *line = fields ? fields : json_object();
+    json_object_set_new(line, "level", json_string(level));
+    json_object_set_new(line, "msg", json_string(msg));
+    char *text = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text) {
+        fprintf(stderr, "%s\n", text);
+        free(text);
+    }
+    json_decref(line);
+}
+
+__attribute__((noreturn)) static void die(const char *what, const char *why)
+{
+    log_line("error", what, json_pack("{s:s}", "error", why));
+    exit(1);
+}
+
+/* The checkout or installation: where policies/ and runtimes/ are. */
+static void find_root(char *out, size_t size)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    char *dir = dirname(exe);
+    const char *candidates[] = {"%s/..", "%s/../share/hks"};
+    for (size_t i = 0; i < HKS_ARRAY_LEN(candidates); i++) {
+        char path[PATH_MAX + 64];
+        snprintf(out, size, candidates[i], dir);
+        snprintf(path, sizeof(path), "%s/policies/limits.json", out);
+        if (access(path, R_OK) == 0) {
+            char resolved[PATH_MAX];
+            if (realpath(out, resolved))
+                snprintf(out, size, "%s", resolved);
+            return;
+        }
+    }
+    snprintf(out, size, "/usr/share/hks");
+}
+
+static void configure(hksd_config *cfg, int argc, char **argv, bool *print_config)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"print-config", no_argument, NULL, 'p'},
+        {"routes", no_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    char root[PATH_MAX];
+    find_root(root, sizeof(root));
+    hksd_config_defaults(cfg, root);
+    const char *config_file = NULL, *listen = NULL, *state_dir = NULL;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_file = optarg;
+            break;
+        case 'l':
+            listen = optarg;
+            break;
+        case 's':
+            state_dir = optarg;
+            break;
+        case 'p':
+            *print_config = true;
+            break;
+        case 'r':
+            for (const char *const *r = api_routes(); *r; r++)
+                printf("%s\n", *r);
+            exit(0);
+        case 'h':
+            fputs(usage, stdout);
+            exit(0);
+        default:
+            fputs("Try 'hksd --help'.\n", stderr);
+            exit(2);
+        }
+    }
+    hks_error err = {0};
+    if (config_file && hksd_config_load_file(cfg, config_file, &err) < 0)
+        die("configuration", err.msg);
+    if (hksd_config_apply_env(cfg, environ, &err) < 0)
+        die("configuration", err.msg);
+    if (listen && hksd_parse_listen(listen, cfg->listen_host, sizeof(cfg->listen_host),
+                                    &cfg->listen_port, &err) < 0)
+        die("--listen", err.msg);
+    if (state_dir) {
+        snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", state_dir);
+        snprintf(cfg->keys_dir, sizeof(cfg->keys_dir), "%s/keys", state_dir);
+    }
+}
+
+static int token_command(const hksd_config *cfg, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"sub", required_argument, NULL, 's'},
+        {"project", required_argument, NULL, 'p'},
+        {"scope", required_argument, NULL, 'c'},
+        {"ttl", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *sub = NULL, *project = NULL, *scope = "functions:execute functions:read";
+    unsigned long long ttl_ms = 5 * 60 * 1000;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case 's':
+            sub = optarg;
+            break;
+        case 'p':
+            project = optarg;
+            break;
+        case 'c':
+            scope = optarg;
+            break;
+        case 't':
+            if (hks_parse_duration_ms(optarg, &ttl_ms) < 0 || ttl_ms < 1000) {
+                fprintf(stderr, "hksd token: --ttl '%s' is not a duration\n", optarg);
+                return 2;
+            }
+            break;
+        default:
+            fputs("usage: hksd token --sub SUB --project PROJECT [--scope S] [--ttl D]\n", stderr);
+            return 2;
+        }
+    }
+    if (!sub || !project) {
+        fputs("hksd token: --sub and --project are required\n", stderr);
+        return 2;
+    }
+    hks_error err = {0};
+    hks_jwt_keys *keys = NULL;
+    if (hks_jwt_keys_ensure_local(cfg->keys_dir, &err) < 0 ||
+        hks_jwt_keys_load(cfg->keys_dir, &keys, &err) < 0) {
+        fprintf(stderr, "hksd token: %s\n", err.msg);
+        return 1;
+    }
+    hks_jwt_rules rules = {.issuer = cfg->jwt_issuer,
+                           .audience = cfg->jwt_audience,
+                           .leeway_s = cfg->jwt_leeway_s,
+                           .max_lifetime_s = cfg->jwt_max_lifetime_s};
+    char *token = NULL;
+    int rc = hks_jwt_mint_hs256(keys, &rules, sub, project, scope, (long)(ttl_ms / 1000),
+                                time(NULL), &token, &err);
+    hks_jwt_keys_free(keys);
+    if (rc < 0) {
+        fprintf(stderr, "hksd token: %s\n", err.msg);
+        return 1;
+    }
+    printf("%s\n", token);
+    free(token);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    hksd_config cfg;
+    bool print_config = false;
+    bool token = argc > 1 && strcmp(argv[1], "token") == 0;
+    if (token) {
+        char root[PATH_MAX];
+        find_root(root, sizeof(root));
+        hksd_config_defaults(&cfg, root);
+        hks_error err = {0};
+        if (hksd_config_apply_env(&cfg, environ, &err) < 0)
+            die("configuration", err.msg);
+        return token_command(&cfg, argc - 1, argv + 1);
+    }
+    configure(&cfg, argc, argv, &print_config);
+    if (print_config) {
+        json_t *j = hksd_config_to_json(&cfg);
+        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        fputc('\n', stdout);
+        json_decref(j);
+        return 0;
+    }
+
+    /* Signals are taken by sigwait below; every thread started from here inherits the mask. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    hks_error err = {0};
+    hks_jwt_keys *keys = NULL;
+    if (hks_jwt_keys_ensure_local(cfg.keys_dir, &err) < 0 ||
+        hks_jwt_keys_load(cfg.keys_dir, &keys, &err) < 0)
+        die("signing keys", err.msg);
+    /* before any thread: the spawner is forked and the runtimes probed here */
+    hksd *d = NULL;
+    if (hksd_start(&cfg, &d, &err) < 0)
+        die("start", err.msg);
+    api_server *server = NULL;
+    if (api_server_start(d, keys, &server, &err) < 0) {
+        hksd_stop(d);
+        die("listen", err.msg);
+    }
+    log_line("info", "ready",
+             json_pack("{s:s,s:i,s:s,s:i}", "listen", cfg.listen_host, "port",
+                       api_server_port(server), "state_dir", cfg.state_dir, "pid", (int)getpid()));
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&stop, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            log_line("info", "SIGHUP: policies and keys are read at start in this version", NULL);
+            continue;
+        }
+        log_line("info", "stopping", json_pack("{s:s}", "signal", strsignal(sig)));
+        break;
+    }
+    api_server_stop(server);
+    hksd_stop(d);
+    hks_jwt_keys_free(keys);
+    log_line("info", "stopped", NULL);
+    return 0;
+}

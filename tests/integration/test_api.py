@@ -1,0 +1,332 @@
+"""hksd over real HTTP: a daemon the tests start, tokens it mints, executions through its warm
+pools, and bad input of every kind answered with the right status and a JSON error."""
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+HKSD = os.environ.get("HKSD") or str(REPO / "build" / "hksd")
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists(HKSD),
+                                reason="needs root and build/hksd")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    def __init__(self):
+        self.state = tempfile.mkdtemp(prefix="hksd-test-")
+        self.port = free_port()
+        self.env = dict(os.environ, HKSD_STATE_DIR=self.state, HKSD_POOL_PYTHON="1",
+                        HKSD_POOL_NODE="1")
+        self.log = open(os.path.join(self.state, "hksd.log"), "wb")
+        self.proc = subprocess.Popen([HKSD, "--listen", "127.0.0.1:%d" % self.port],
+                                     env=self.env, stderr=self.log)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if self.request("GET", "/readyz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            assert self.proc.poll() is None, "hksd exited: " + self.logs()
+            time.sleep(0.1)
+        raise AssertionError("hksd did not become ready: " + self.logs())
+
+    def logs(self):
+        self.log.flush()
+        return pathlib.Path(self.state, "hksd.log").read_text(errors="replace")
+
+    def token(self, scope="functions:execute functions:read", sub="agent-1", project="p1",
+              ttl="5m"):
+        out = subprocess.run([HKSD, "token", "--sub", sub, "--project", project, "--scope", scope,
+                              "--ttl", ttl], env=self.env, capture_output=True, check=True)
+        return out.stdout.decode().strip()
+
+    def request(self, method, path, body=None, token=None, headers=None, raw=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = "Bearer " + token
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        if data is not None:
+            h.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=h)
+        resp = conn.getresponse()
+        payload = resp.read()
+        conn.close()
+        return resp.status, dict(resp.getheaders()), payload
+
+    def execute(self, body, token=None, **kw):
+        status, headers, payload = self.request("POST", "/internal/v1/operations/execute", body,
+                                                token or self.token(), **kw)
+        return status, headers, json.loads(payload) if payload else None
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=60)
+        self.log.close()
+        return code
+
+
+@pytest.fixture(scope="module")
+def hksd():
+    before = {d for d in os.listdir("/sys/fs/cgroup/pids") if d.startswith("hks-")}
+    d = Daemon()
+    yield d
+    assert d.stop() == 0, d.logs()
+    # nothing of hksd left: no sandbox cgroup, no pool directory
+    time.sleep(0.2)
+    after = {x for x in os.listdir("/sys/fs/cgroup/pids") if x.startswith("hks-")}
+    assert after - before == set()
+    assert not os.path.exists(os.path.join(d.state, "pool"))
+    shutil.rmtree(d.state, ignore_errors=True)
+
+
+def test_health_readiness_and_metrics_need_no_token(hksd):
+    assert hksd.request("GET", "/healthz")[0] == 200
+    assert hksd.request("GET", "/readyz")[0] == 200
+    status, headers, body = hksd.request("GET", "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    assert b"hks_executions_total" in body
+
+
+@pytest.mark.parametrize("runtime,code,expected", [
+    ("python", "import sys\nprint('hello', sys.argv[1:])\n", "hello ['a']\n"),
+    ("node", "console.log('hello', JSON.stringify(process.argv.slice(2)))\n", 'hello ["a"]\n'),
+])
+def test_execute_both_runtimes(hksd, runtime, code, expected):
+    status, headers, r = hksd.execute({"runtime": runtime, "code": code, "args": ["a"]},
+                                      headers={"X-Request-Id": "test-req-1"})
+    assert status == 200, r
+    assert headers["X-Request-Id"] == "test-req-1"
+    assert r["status"] == "ok" and r["exit_code"] == 0
+    assert r["stdout"] == expected
+    assert r["runtime"] == runtime and r["id"].startswith("exe-")
+    for key in ("stderr", "wall_ms", "cpu_ms", "peak_memory_bytes", "stdout_truncated",
+                "stderr_truncated", "warm", "signal", "timeout_reason"):
+        assert key in r
+
+
+def test_execute_with_files_stdin_env_and_limits(hksd):
+    status, _, r = hksd.execute({
+        "runtime": "python",
+        "files": [{"name": "main.py", "content": "import os, sys\nfrom pkg.util import twice\n"
+                   "print(twice(int(sys.stdin.read())), os.environ['GREETING'])\n"},
+                  {"name": "pkg/util.py",
+                   "content": base64.b64encode(b"def twice(x):\n    return 2 * x\n").decode(),
+                   "encoding": "base64"},
+                  {"name": "pkg/__init__.py", "content": ""}],
+        "stdin": "21", "env": {"GREETING": "hi"}, "limits": {"memory_mb": 128, "wall_ms": 5000}})
+    assert status == 200, r
+    assert r["status"] == "ok", r
+    assert r["stdout"] == "42 hi\n"
+
+
+@pytest.mark.parametrize("code,limits,status,reason", [
+    ("import time\ntime.sleep(10)\n", {"wall_ms": 500}, "timeout", "wall"),
+    ("while True:\n    pass\n", {"cpu_ms": 500, "wall_ms": 5000}, "timeout", "cpu"),
+    ("x = bytearray(512 << 20)\n", {"memory_mb": 64}, "oom", None),
+    ("import sys\nsys.exit(3)\n", {}, "error", None),
+])
+def test_the_programs_fate_is_in_the_result_not_the_http_status(hksd, code, limits, status,
+                                                                  reason):
+    http_status, _, r = hksd.execute({"runtime": "python", "code": code, "limits": limits})
+    assert http_status == 200
+    assert r["status"] == status, r
+    assert r["timeout_reason"] == reason
+
+
+def test_runtimes_lists_both_with_versions_and_limits(hksd):
+    status, _, body = hksd.request("GET", "/internal/v1/runtimes", token=hksd.token())
+    assert status == 200
+    doc = json.loads(body)
+    names = {r["name"]: r for r in doc["runtimes"]}
+    assert set(names) == {"python", "node"}
+    assert re.match(r"^\d+\.\d+\.\d+$", names["python"]["version"])
+    assert "json" in names["python"]["modules"] and "fs" in names["node"]["modules"]
+    assert doc["limits"]["maxima"]["memory_mb"] >= doc["limits"]["defaults"]["memory_mb"]
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forged(header, claims, key=b"x" * 32):
+    signing = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
+    sig = hmac.new(key, signing.encode(), hashlib.sha256).digest()
+    return signing + "." + b64url(sig)
+
+
+def claims(**over):
+    now = int(time.time())
+    c = {"iss": "hksd", "aud": "hks-internal", "sub": "a", "project": "p1",
+         "scope": "functions:execute", "iat": now, "nbf": now, "exp": now + 300}
+    c.update(over)
+    return c
+
+
+GOOD = {"runtime": "python", "code": "print(1)\n"}
+BAD_BODIES = [
+    (b"{", 400, "malformed_json"),
+    (b'{"runtime": "python", "code": "print(1)"', 400, "malformed_json"),
+    (b"[1, 2]", 400, "malformed_json"),
+    (b"", 400, "malformed_json"),
+    (b'{"runtime": "python", "runtime": "node", "code": "1"}', 400, "malformed_json"),
+    (b'{"runtime": "python", "code": "1", "extra": 1}', 422, "invalid"),
+    (b'{"code": "print(1)"}', 422, "invalid"),
+    (b'{"runtime": "cobol", "code": "1"}', 422, "invalid"),
+    (b'{"runtime": 7, "code": "1"}', 422, "invalid"),
+    (b'{"runtime": "python", "code": ""}', 422, "invalid"),
+    (b'{"runtime": "python"}', 422, "invalid"),
+    (b'{"runtime": "python", "code": 12}', 422, "invalid"),
+    (b'{"runtime": "python", "code": "1", "files": [{"name": "a.py", "content": "1"}]}', 422,
+     "invalid"),
+    (b'{"runtime": "python", "files": []}', 422, "invalid"),
+    (b'{"runtime": "python", "files": "main.py"}', 422, "invalid"),
+    (b'{"runtime": "python", "files": [{"name": "../x.py", "content": "1"}]}', 422, "invalid"),
+    (b'{"runtime": "python", "files": [{"name": "/etc/passwd", "content": "1"}]}', 422,
+     "invalid"),
+    (b'{"runtime": "python", "files": [{"name": "a//b.py", "content": "1"}]}', 422, "invalid"),
+    (b'{"runtime": "python", "files": [{"name": "a.py"}]}', 422, "invalid"),
+    (b'{"runtime": "python", "files": [{"name": "a.py", "content": "!!", "encoding": "base64"}]}',
+     422, "invalid"),
+    (b'{"runtime": "python", "files": [{"name": "a.py", "content": "1", "encoding": "rot13"}]}',
+     422, "invalid"),
+    (b'{"runtime": "python", "files": [{"name": "a.py", "content": "1", "mode": "x"}]}', 422,
+     "invalid"),
+    (b'{"runtime": "python", "files": [{"name": "a.py", "content": "1"}], "entry": "b.py"}', 422,
+     "invalid"),
+    (b'{"runtime": "python", "code": "1", "entry": 5}', 422, "invalid"),
+    (b'{"runtime": "python", "code": "1", "stdin": 5}', 422, "invalid"),
+    (b'{"runtime": "python", "code": "1", "args": "a b"}', 422, "invalid"),
+    (b'{"runtime": "python", "code": "1", "args": [1, 2]}', 422, "invalid"),
+    (b'{"runtime": "python", "code": "1", "env": {"A B": "x"}}', 422, "invalid"),
+    (b'{"runtime": "python", "code": "1", "env": {"A": 1}}', 422, "invalid"),
+    (b'{"runtime": "python", "code": "1", "env": ["A=1"]}', 422, "invalid"),
+    (b'{"runtime": "python", "code": "1", "limits": {"memory_mb": 1000000}}', 422, "invalid"),
+    (b'{"runtime": "python", "code": "1", "limits": {"memory_mb": -1}}', 422, "invalid"),
+    (b'{"runtime": "python", "code": "1", "limits": {"memory_mb": "lots"}}', 422, "invalid"),
+    (b'{"runtime": "python", "code": "1", "limits": {"memory_mb": 1e300}}', 422, "invalid"),
+    (b'{"runtime": "python", "code": "1", "limits": {"memory_mb": 99999999999999999999999}}',
+     400, "malformed_json"),
+    (b'{"runtime": "python", "code": "1", "limits": {"swap": 1}}', 422, "invalid"),
+    (b'{"runtime": "python", "code": "1", "limits": [1]}', 422, "invalid"),
+    (b'{"runtime": "python", "code": "\\u0000"}', 400, "malformed_json"),
+]
+
+
+@pytest.mark.parametrize("raw,status,code", BAD_BODIES)
+def test_bad_bodies_get_the_right_status_and_a_json_error(hksd, raw, status, code):
+    got, headers, body = hksd.request("POST", "/internal/v1/operations/execute",
+                                      token=hksd.token(), raw=raw)
+    assert got == status, body
+    assert headers["Content-Type"] == "application/json"
+    doc = json.loads(body)
+    if code:
+        assert doc["error"]["code"] == code and doc["error"]["message"]
+
+
+@pytest.mark.parametrize("make_token,status", [
+    (lambda d: None, 401),
+    (lambda d: "not-a-jwt", 401),
+    (lambda d: forged({"alg": "none", "typ": "JWT"}, claims()).rsplit(".", 1)[0] + ".", 401),
+    (lambda d: forged({"alg": "HS256", "kid": "local"}, claims()), 401),  # wrong key
+    (lambda d: d.token()[:-4] + "AAAA", 401),  # tampered signature
+    (lambda d: forged({"alg": "RS256", "kid": "local"}, claims()), 401),  # alg not pinned
+    (lambda d: d.token(scope="functions:read"), 403),  # missing scope
+    (lambda d: d.token(scope="functions:executex"), 403),
+])
+def test_bad_tokens(hksd, make_token, status):
+    got, headers, body = hksd.request("POST", "/internal/v1/operations/execute", GOOD,
+                                      token=make_token(hksd))
+    assert got == status, body
+    assert json.loads(body)["error"]["code"] in ("unauthenticated", "invalid_token", "forbidden")
+    if status == 401:
+        assert headers.get("WWW-Authenticate", "").startswith("Bearer")
+
+
+def test_token_lifetime_is_capped(hksd):
+    out = subprocess.run([HKSD, "token", "--sub", "a", "--project", "p1", "--ttl", "48h"],
+                         env=hksd.env, capture_output=True)
+    assert out.returncode != 0
+
+
+def test_oversized_bodies_are_refused_early_and_late(hksd):
+    # declared too large: refused from Content-Length, before the body is read
+    conn = http.client.HTTPConnection("127.0.0.1", hksd.port, timeout=30)
+    conn.putrequest("POST", "/internal/v1/operations/execute")
+    conn.putheader("Authorization", "Bearer " + hksd.token())
+    conn.putheader("Content-Length", str(1 << 30))
+    conn.endheaders()
+    resp = conn.getresponse()
+    assert resp.status == 413
+    assert json.loads(resp.read())["error"]["code"] == "too_large"
+    conn.close()
+    # chunked, over the limit while streaming
+    conn = http.client.HTTPConnection("127.0.0.1", hksd.port, timeout=60)
+    chunk = b"x" * (1 << 20)
+    conn.putrequest("POST", "/internal/v1/operations/execute")
+    conn.putheader("Authorization", "Bearer " + hksd.token())
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    for _ in range(40):
+        conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+    conn.send(b"0\r\n\r\n")
+    resp = conn.getresponse()
+    assert resp.status == 413
+    conn.close()
+
+
+def test_unknown_paths_and_methods(hksd):
+    assert hksd.request("GET", "/internal/v1/nothing", token=hksd.token())[0] == 404
+    assert hksd.request("GET", "/internal/v1/operations/execute", token=hksd.token())[0] == 405
+
+
+def test_a_slow_client_does_not_stall_others(hksd):
+    slow = socket.create_connection(("127.0.0.1", hksd.port))
+    slow.sendall(b"POST /internal/v1/operations/execute HTTP/1.1\r\nHost: x\r\n")
+    try:
+        status, _, r = hksd.execute(GOOD)
+        assert status == 200 and r["stdout"] == "1\n"
+    finally:
+        slow.close()
+
+
+def test_still_serving_after_all_that_and_audited(hksd):
+    status, _, r = hksd.execute(GOOD)
+    assert status == 200 and r["status"] == "ok"
+    lines = pathlib.Path(hksd.state, "audit.log").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    ok = [x for x in records if x["action"] == "execute" and x["result"] == "ok"]
+    assert ok, records[-3:]
+    for rec in ok:
+        assert len(rec["code_sha256"]) == 64 and rec["sub"] and rec["project"] == "p1"
+        assert rec["request_id"] and rec["ts"]
+
+
+def test_every_route_is_documented_and_every_documented_route_exists():
+    yaml = pytest.importorskip("yaml")
+    spec = yaml.safe_load((REPO / "api" / "openapi.yaml").read_text())
+    documented = {"%s %s" % (m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+    served = set(subprocess.run([HKSD, "--routes"], capture_output=True, check=True)
+                 .stdout.decode().split("\n")) - {""}
+    assert documented == served
