@@ -149,8 +149,14 @@ check-policies: $(BUILD)/hks-sandbox
 # ---- run and bench ---------------------------------------------------------------------------
 run: deps
 	$(MAKE) all
-	@echo "hksd (the daemon) is not built yet; showing the sandbox it will run code in:"
-	$(BUILD)/hks-sandbox -- /usr/bin/python3 -c 'import os,socket; print("uid", os.getuid(), "host", socket.gethostname(), "pids", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()), "root", sorted(os.listdir("/")))'
+	@token=$$($(BUILD)/hksd token --sub dev --project demo --ttl 1h \
+	  --scope "functions:execute functions:read") || exit 1; \
+	echo; echo "hksd on http://127.0.0.1:8080 (Ctrl-C stops it). A token for the next hour:"; \
+	echo; echo "  export HKS_TOKEN=$$token"; echo; \
+	echo "Run code once:"; echo; \
+	echo "  curl -s -H \"Authorization: Bearer \$$HKS_TOKEN\" http://127.0.0.1:8080/internal/v1/operations/execute \\"; \
+	echo "       -d '{\"runtime\": \"python\", \"code\": \"print(6 * 7)\"}'"; echo; \
+	exec $(BUILD)/hksd
 
 bench: bench-sandbox bench-execute
 

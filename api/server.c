@@ -71,7 +71,7 @@ static void log_request(const request *req)
         json_object_set_new(line, "sub", json_string(req->claims.sub));
         json_object_set_new(line, "project", json_string(req->claims.project));
     }
-    char *text = json_dumps(line, JSON_COMPACT);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(6));
     if (text) {
         fprintf(stderr, "%s\n", text);
         free(text);
