@@ -268,12 +268,19 @@ int main(int argc, char **argv)
         die_usage("no FILE to run");
     size_t n_files = (size_t)(end_files - first_file);
     rt_file *files = calloc(n_files, sizeof(*files));
+    if (!files)
+        die_usage("out of memory");
     for (size_t i = 0; i < n_files; i++) {
         const char *path = argv[first_file + (int)i];
         size_t len = 0;
         char *data = slurp(path, &len);
         if (!data) {
             fprintf(stderr, "hks-exec: read %s: %s\n", path, strerror(errno));
+            for (size_t k = 0; k < i; k++) {
+                free((void *)files[k].name);
+                free((void *)files[k].data);
+            }
+            free(files);
             return 2;
         }
         char *copy = strdup(path);
