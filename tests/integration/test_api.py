@@ -330,3 +330,84 @@ def test_every_route_is_documented_and_every_documented_route_exists():
     served = set(subprocess.run([HKSD, "--routes"], capture_output=True, check=True)
                  .stdout.decode().split("\n")) - {""}
     assert documented == served
+
+
+def _hks_cgroups():
+    return {d for d in os.listdir("/sys/fs/cgroup/pids") if d.startswith("hks-")}
+
+
+def test_sigterm_lets_a_running_execution_finish():
+    import threading
+    d = Daemon()
+    out = {}
+
+    def run():
+        out["r"] = d.execute({"runtime": "python",
+                              "code": "import time\ntime.sleep(1.5)\nprint('finished')\n"})
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(0.5)
+    d.proc.send_signal(signal.SIGTERM)
+    t.join(timeout=30)
+    assert d.proc.wait(timeout=30) == 0, d.logs()
+    status, _, r = out["r"]
+    assert status == 200 and r["stdout"] == "finished\n"
+    shutil.rmtree(d.state, ignore_errors=True)
+
+
+def _sandbox_pids():
+    """Processes of the sandbox user (host uid 101000)."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat("/proc/" + entry).st_uid == 101000:
+                    pids.add(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def test_kill_9_leaves_nothing_and_a_restart_serves():
+    import threading
+    before_cgroups, before_pids = _hks_cgroups(), _sandbox_pids()
+    d = Daemon()
+    try:
+        t = threading.Thread(target=lambda: d.execute(
+            {"runtime": "python", "code": "import time\ntime.sleep(30)\n"}), daemon=True)
+        t.start()
+        time.sleep(1.5)  # the execution is running in its sandbox
+        assert _sandbox_pids() - before_pids, "no sandbox is running"
+    finally:
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait(timeout=10)
+    # the spawner notices its daemon is gone, kills every sandbox and removes their cgroups
+    deadline = time.time() + 10
+    while (_sandbox_pids() - before_pids or _hks_cgroups() - before_cgroups) and \
+            time.time() < deadline:
+        time.sleep(0.05)
+    assert _sandbox_pids() - before_pids == set()
+    assert _hks_cgroups() - before_cgroups == set()
+    # a new daemon on the same state starts clean and serves
+    d2 = Daemon.__new__(Daemon)
+    d2.state, d2.port, d2.env = d.state, free_port(), d.env
+    d2.log = open(os.path.join(d.state, "hksd2.log"), "wb")
+    d2.proc = subprocess.Popen([HKSD, "--listen", "127.0.0.1:%d" % d2.port], env=d2.env,
+                               stderr=d2.log)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if d2.request("GET", "/readyz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        status, _, r = d2.execute(GOOD)
+        assert status == 200 and r["stdout"] == "1\n"
+    finally:
+        assert d2.stop() == 0
+    # the audit log survived the crash whole: every line parses
+    for line in pathlib.Path(d.state, "audit.log").read_text().splitlines():
+        json.loads(line)
+    shutil.rmtree(d.state, ignore_errors=True)
