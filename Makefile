@@ -47,10 +47,10 @@ FUZZ_SECONDS ?= 60
 PYTEST      := /usr/bin/python3 -m pytest
 
 DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libseccomp-dev libcap-dev libjansson-dev libcmocka-dev \
-                python3 python3-pytest python3-yaml nodejs bubblewrap crun hyperfine
+                python3 python3-pytest python3-yaml nodejs bubblewrap crun hyperfine wrk curl
 
 .PHONY: all deps test unit unit-asan integration security run bench bench-sandbox clean format \
-        lint check-policies fuzz fuzz-replay bench-execute
+        lint check-policies fuzz fuzz-replay bench-execute bench-api
 
 # keep intermediate objects (fuzz and sanitizer builds) between runs
 .SECONDARY:
@@ -158,7 +158,11 @@ run: deps
 	echo "       -d '{\"runtime\": \"python\", \"code\": \"print(6 * 7)\"}'"; echo; \
 	exec $(BUILD)/hksd
 
-bench: bench-sandbox bench-execute
+bench: bench-sandbox bench-execute bench-api
+
+bench-api: deps
+	$(MAKE) all
+	bench/api.sh
 
 bench-execute: deps
 	$(MAKE) all
