@@ -9,8 +9,10 @@
 
 typedef struct api_server api_server;
 
-/* Listen on the configured address (keys are borrowed and must outlive the server). */
-int api_server_start(hksd *d, const hks_jwt_keys *keys, api_server **out, hks_error *err);
+/* Listen on the configured address; the server owns keys from then on (not on failure). */
+int api_server_start(hksd *d, hks_jwt_keys *keys, api_server **out, hks_error *err);
+/* Verify tokens with new keys from now on (SIGHUP); the old ones are freed. */
+void api_server_replace_keys(api_server *s, hks_jwt_keys *keys);
 /* The port actually bound (useful with port 0). */
 int api_server_port(const api_server *s);
 /* Stop accepting, let in-flight requests finish (executions end by their own limits), stop. */

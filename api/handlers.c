@@ -101,9 +101,9 @@ static bool safe_env_name(const char *name)
     return true;
 }
 
-static int decode_files(request *req, json_t *in, const rt_runtime *rt, execute_input *out)
+static int decode_files(request *req, json_t *in, const rt_runtime *rt,
+                        const hksd_policy_limits *policy, execute_input *out)
 {
-    const hksd_policy_limits *policy = hksd_policy_of(req->daemon);
     json_t *code = json_object_get(in, "code");
     json_t *files = json_object_get(in, "files");
     if ((code != NULL) == (files != NULL))
@@ -163,6 +163,8 @@ static int decode_files(request *req, json_t *in, const rt_runtime *rt, execute_
 
 static int decode_execute(request *req, json_t *in, const rt_runtime **rt, execute_input *out)
 {
+    hksd_policy_limits policy;
+    hksd_policy_snapshot(req->daemon, &policy);
     static const char *const known[] = {"runtime", "code", "files", "entry",
                                         "stdin",   "args", "env",   "limits"};
     const char *key;
@@ -181,7 +183,7 @@ static int decode_execute(request *req, json_t *in, const rt_runtime **rt, execu
     *rt = rt_runtime_find(runtime);
     if (!*rt)
         return invalid(req, "runtime", "unknown runtime '%s' (python or node)", runtime);
-    if (decode_files(req, in, *rt, out) < 0)
+    if (decode_files(req, in, *rt, &policy, out) < 0)
         return -1;
     json_t *entry = json_object_get(in, "entry");
     if (entry && !json_is_string(entry))
@@ -196,9 +198,8 @@ static int decode_execute(request *req, json_t *in, const rt_runtime **rt, execu
     json_t *stdin_json = json_object_get(in, "stdin");
     if (stdin_json && !json_is_string(stdin_json))
         return invalid(req, "stdin", "stdin must be a string");
-    if (stdin_json && json_string_length(stdin_json) > hksd_policy_of(req->daemon)->max_stdin_bytes)
-        return invalid(req, "stdin", "stdin is larger than %zu bytes",
-                       hksd_policy_of(req->daemon)->max_stdin_bytes);
+    if (stdin_json && json_string_length(stdin_json) > policy.max_stdin_bytes)
+        return invalid(req, "stdin", "stdin is larger than %zu bytes", policy.max_stdin_bytes);
     json_t *args = json_object_get(in, "args");
     if (args && (!json_is_array(args) || json_array_size(args) > MAX_ARGS))
         return invalid(req, "args", "args must be an array of at most %d strings", MAX_ARGS);
@@ -231,8 +232,7 @@ static int decode_execute(request *req, json_t *in, const rt_runtime **rt, execu
         out->env[n_env++] = pair;
     }
     hks_error err = {0};
-    if (hksd_policy_limits_resolve(hksd_policy_of(req->daemon), json_object_get(in, "limits"),
-                                   &out->limits, &err) < 0)
+    if (hksd_policy_limits_resolve(&policy, json_object_get(in, "limits"), &out->limits, &err) < 0)
         return invalid(req, "limits", "%s", err.msg);
     return 0;
 }
@@ -300,7 +300,7 @@ void api_handle_execute(request *req)
 
 void api_handle_runtimes(request *req)
 {
-    api_json(req, 200, json_incref(hksd_runtimes(req->daemon)));
+    api_json(req, 200, hksd_runtimes(req->daemon));
 }
 
 void api_handle_healthz(request *req)

@@ -19,7 +19,8 @@
 
 struct api_server {
     hksd *daemon;
-    const hks_jwt_keys *keys;
+    pthread_rwlock_t keys_lock;
+    hks_jwt_keys *keys; /* owned */
     hks_jwt_rules rules;
     struct MHD_Daemon *mhd;
     int listen_fd;
@@ -137,8 +138,11 @@ static bool authorize(api_server *s, request *req)
     }
     const char *token = header + 7;
     hks_error err = {0};
-    if (hks_jwt_verify(s->keys, &s->rules, token, strlen(token), time(NULL), &req->claims, &err) <
-        0) {
+    pthread_rwlock_rdlock(&s->keys_lock);
+    int verified =
+        hks_jwt_verify(s->keys, &s->rules, token, strlen(token), time(NULL), &req->claims, &err);
+    pthread_rwlock_unlock(&s->keys_lock);
+    if (verified < 0) {
         memset(&req->claims, 0, sizeof(req->claims));
         api_error(req, 401, "invalid_token", err.msg, NULL);
         return false;
@@ -374,7 +378,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     json_decref(line);
 }
 
-int api_server_start(hksd *d, const hks_jwt_keys *keys, api_server **out, hks_error *err)
+int api_server_start(hksd *d, hks_jwt_keys *keys, api_server **out, hks_error *err)
 {
     const hksd_config *cfg = hksd_config_of(d);
     api_server *s = calloc(1, sizeof(*s));
@@ -382,6 +386,7 @@ int api_server_start(hksd *d, const hks_jwt_keys *keys, api_server **out, hks_er
         return hks_fail(err, ENOMEM, "api server");
     s->daemon = d;
     s->keys = keys;
+    pthread_rwlock_init(&s->keys_lock, NULL);
     s->rules = (hks_jwt_rules){.issuer = cfg->jwt_issuer,
                                .audience = cfg->jwt_audience,
                                .leeway_s = cfg->jwt_leeway_s,
@@ -391,7 +396,8 @@ int api_server_start(hksd *d, const hks_jwt_keys *keys, api_server **out, hks_er
     pthread_cond_init(&s->cond, NULL);
     s->listen_fd = listen_on(cfg->listen_host, cfg->listen_port, &s->port, err);
     if (s->listen_fd < 0) {
-        free(s);
+        pthread_rwlock_destroy(&s->keys_lock);
+        free(s); /* the keys stay the caller's on failure */
         return -1;
     }
     for (unsigned i = 0; i < WORKERS; i++) {
@@ -410,11 +416,21 @@ int api_server_start(hksd *d, const hks_jwt_keys *keys, api_server **out, hks_er
         on_completed, s, MHD_OPTION_END);
     if (!s->mhd) {
         hks_fail(err, 0, "start the HTTP server on %s:%d", cfg->listen_host, s->port);
+        s->keys = NULL; /* the keys stay the caller's on failure */
         api_server_stop(s);
         return -1;
     }
     *out = s;
     return 0;
+}
+
+void api_server_replace_keys(api_server *s, hks_jwt_keys *keys)
+{
+    pthread_rwlock_wrlock(&s->keys_lock);
+    hks_jwt_keys *old = s->keys;
+    s->keys = keys;
+    pthread_rwlock_unlock(&s->keys_lock);
+    hks_jwt_keys_free(old);
 }
 
 int api_server_port(const api_server *s)
@@ -444,5 +460,7 @@ void api_server_stop(api_server *s)
         close(s->listen_fd);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
+    pthread_rwlock_destroy(&s->keys_lock);
+    hks_jwt_keys_free(s->keys);
     free(s);
 }

@@ -30,6 +30,7 @@ typedef struct route_counter {
 
 struct hksd {
     hksd_config cfg;
+    pthread_rwlock_t policy_lock;
     hksd_policy_limits policy;
     rt_pool *pool;
     json_t *runtimes;
@@ -89,8 +90,7 @@ static json_t *probe_manifest(const hksd_config *cfg, const sbx_profile *profile
     return manifest;
 }
 
-static json_t *probe_runtimes(const hksd_config *cfg, const hksd_policy_limits *policy,
-                              hks_error *err)
+static json_t *probe_runtimes(const hksd_config *cfg, hks_error *err)
 {
     char profile_path[PATH_MAX + 32];
     snprintf(profile_path, sizeof(profile_path), "%s/seccomp/function.json", cfg->policies_dir);
@@ -103,15 +103,7 @@ static json_t *probe_runtimes(const hksd_config *cfg, const hksd_policy_limits *
     json_array_append_new(list,
                           probe_manifest(cfg, profile, "node", "/usr/bin/node", "manifest.js"));
     sbx_profile_free(profile);
-    json_t *limits =
-        json_pack("{s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I}}", "defaults", "memory_mb",
-                  (json_int_t)(policy->defaults.memory_bytes >> 20), "wall_ms",
-                  (json_int_t)policy->defaults.wall_ms, "cpu_ms",
-                  (json_int_t)policy->defaults.cpu_ms, "pids", (json_int_t)policy->defaults.pids,
-                  "maxima", "memory_mb", (json_int_t)(policy->maxima.memory_bytes >> 20), "wall_ms",
-                  (json_int_t)policy->maxima.wall_ms, "cpu_ms", (json_int_t)policy->maxima.cpu_ms,
-                  "pids", (json_int_t)policy->maxima.pids);
-    return json_pack("{s:o,s:o}", "runtimes", list, "limits", limits);
+    return list;
 }
 
 int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err)
@@ -123,6 +115,7 @@ int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err)
     d->audit_fd = -1;
     pthread_mutex_init(&d->audit_lock, NULL);
     pthread_mutex_init(&d->routes_lock, NULL);
+    pthread_rwlock_init(&d->policy_lock, NULL);
     char path[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/limits.json", cfg->policies_dir);
     if (hksd_policy_limits_load(path, &d->policy, err) < 0 ||
@@ -134,7 +127,7 @@ int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err)
         hks_fail(err, errno, "open the audit log %s", d->audit_path);
         goto fail;
     }
-    d->runtimes = probe_runtimes(cfg, &d->policy, err);
+    d->runtimes = probe_runtimes(cfg, err);
     if (!d->runtimes)
         goto fail;
 
@@ -168,6 +161,7 @@ void hksd_stop(hksd *d)
         close(d->audit_fd);
     pthread_mutex_destroy(&d->audit_lock);
     pthread_mutex_destroy(&d->routes_lock);
+    pthread_rwlock_destroy(&d->policy_lock);
     free(d);
 }
 
@@ -176,14 +170,38 @@ const hksd_config *hksd_config_of(const hksd *d)
     return &d->cfg;
 }
 
-const hksd_policy_limits *hksd_policy_of(const hksd *d)
+void hksd_policy_snapshot(hksd *d, hksd_policy_limits *out)
 {
-    return &d->policy;
+    pthread_rwlock_rdlock(&d->policy_lock);
+    *out = d->policy;
+    pthread_rwlock_unlock(&d->policy_lock);
 }
 
-json_t *hksd_runtimes(const hksd *d)
+int hksd_reload_policy(hksd *d, hks_error *err)
 {
-    return d->runtimes;
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/limits.json", d->cfg.policies_dir);
+    hksd_policy_limits fresh;
+    if (hksd_policy_limits_load(path, &fresh, err) < 0)
+        return -1;
+    pthread_rwlock_wrlock(&d->policy_lock);
+    d->policy = fresh;
+    pthread_rwlock_unlock(&d->policy_lock);
+    return 0;
+}
+
+json_t *hksd_runtimes(hksd *d)
+{
+    hksd_policy_limits p;
+    hksd_policy_snapshot(d, &p);
+    json_t *limits = json_pack("{s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I}}", "defaults", "memory_mb",
+                               (json_int_t)(p.defaults.memory_bytes >> 20), "wall_ms",
+                               (json_int_t)p.defaults.wall_ms, "cpu_ms",
+                               (json_int_t)p.defaults.cpu_ms, "pids", (json_int_t)p.defaults.pids,
+                               "maxima", "memory_mb", (json_int_t)(p.maxima.memory_bytes >> 20),
+                               "wall_ms", (json_int_t)p.maxima.wall_ms, "cpu_ms",
+                               (json_int_t)p.maxima.cpu_ms, "pids", (json_int_t)p.maxima.pids);
+    return json_pack("{s:O,s:o}", "runtimes", d->runtimes, "limits", limits);
 }
 
 bool hksd_ready(const hksd *d)
@@ -265,7 +283,9 @@ int hksd_execute(hksd *d, const hksd_caller *caller, const rt_exec_request *req,
         count_execution(d, (size_t)(rt - rt_runtime_find("python")), result);
     char digest[65];
     hksd_code_digest(req->files, req->n_files, digest);
-    const sbx_limits *l = req->limits ? req->limits : &d->policy.defaults;
+    hksd_policy_limits policy;
+    hksd_policy_snapshot(d, &policy);
+    const sbx_limits *l = req->limits ? req->limits : &policy.defaults;
     json_t *record = json_pack(
         "{s:s,s:s,s:s,s:s,s:s,s:s,s:{s:I,s:I,s:I,s:I},s:s,s:b,s:f}", "request_id",
         caller->request_id ? caller->request_id : "", "sub", caller->sub ? caller->sub : "",

@@ -17,9 +17,13 @@ typedef struct hksd hksd;
 int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err);
 void hksd_stop(hksd *d);
 const hksd_config *hksd_config_of(const hksd *d);
-const hksd_policy_limits *hksd_policy_of(const hksd *d);
-/* The runtimes and what they offer, probed at start ({"runtimes":[manifest, ...]}); borrowed. */
-json_t *hksd_runtimes(const hksd *d);
+/* A copy of the limits policy in force (it may be reloaded at any time). */
+void hksd_policy_snapshot(hksd *d, hksd_policy_limits *out);
+/* Read policies/limits.json again (SIGHUP); on error the policy in force stays. */
+int hksd_reload_policy(hksd *d, hks_error *err);
+/* The runtimes and what they offer, probed at start, with the limits policy in force:
+ * {"runtimes":[manifest, ...],"limits":{"defaults":{..},"maxima":{..}}}; a new reference. */
+json_t *hksd_runtimes(hksd *d);
 /* Whether executions can be served now (the pools are running). */
 bool hksd_ready(const hksd *d);
 

@@ -236,6 +236,7 @@ int main(int argc, char **argv)
     api_server *server = NULL;
     if (api_server_start(d, keys, &server, &err) < 0) {
         hksd_stop(d);
+        hks_jwt_keys_free(keys);
         die("listen", err.msg);
     }
     log_line("info", "ready",
@@ -247,15 +248,25 @@ int main(int argc, char **argv)
         if (sigwait(&stop, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            log_line("info", "SIGHUP: policies and keys are read at start in this version", NULL);
+            hks_jwt_keys *fresh = NULL;
+            bool keys_ok = hks_jwt_keys_load(cfg.keys_dir, &fresh, &err) == 0;
+            if (keys_ok)
+                api_server_replace_keys(server, fresh);
+            else
+                log_line("error", "SIGHUP: keys kept", json_pack("{s:s}", "error", err.msg));
+            bool limits_ok = hksd_reload_policy(d, &err) == 0;
+            if (!limits_ok)
+                log_line("error", "SIGHUP: limits kept", json_pack("{s:s}", "error", err.msg));
+            log_line(
+                "info", "SIGHUP",
+                json_pack("{s:b,s:b}", "keys_reloaded", keys_ok, "limits_reloaded", limits_ok));
             continue;
         }
         log_line("info", "stopping", json_pack("{s:s}", "signal", strsignal(sig)));
         break;
     }
-    api_server_stop(server);
+    api_server_stop(server); /* and frees the keys */
     hksd_stop(d);
-    hks_jwt_keys_free(keys);
     log_line("info", "stopped", NULL);
     return 0;
 }

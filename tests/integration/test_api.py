@@ -411,3 +411,48 @@ def test_kill_9_leaves_nothing_and_a_restart_serves():
     for line in pathlib.Path(d.state, "audit.log").read_text().splitlines():
         json.loads(line)
     shutil.rmtree(d.state, ignore_errors=True)
+
+
+def test_sighup_reloads_keys_and_limits():
+    policies = tempfile.mkdtemp(prefix="hksd-policies-")
+    shutil.copytree(REPO / "policies", policies, dirs_exist_ok=True)
+    config = os.path.join(policies, "hksd.json")
+    pathlib.Path(config).write_text(json.dumps({"policies_dir": policies}))
+    d = Daemon.__new__(Daemon)
+    d.state, d.port = tempfile.mkdtemp(prefix="hksd-test-"), free_port()
+    d.env = dict(os.environ, HKSD_STATE_DIR=d.state, HKSD_POOL_PYTHON="1", HKSD_POOL_NODE="0")
+    d.log = open(os.path.join(d.state, "hksd.log"), "wb")
+    d.proc = subprocess.Popen([HKSD, "--config", config, "--listen", "127.0.0.1:%d" % d.port],
+                              env=d.env, stderr=d.log)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if d.request("GET", "/readyz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        old_token = d.token()
+        body = dict(GOOD, limits={"memory_mb": 1500})
+        assert d.execute(body, token=old_token)[0] == 200
+        # tighter limits and a new signing key
+        limits_path = pathlib.Path(policies, "limits.json")
+        limits = json.loads(limits_path.read_text())
+        limits["maxima"]["memory_mb"] = 1024
+        limits_path.write_text(json.dumps(limits))
+        key = pathlib.Path(d.state, "keys", "hs256.key")
+        key.write_bytes(os.urandom(32))
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while b"keys_reloaded" not in pathlib.Path(d.state, "hksd.log").read_bytes():
+            assert time.time() < deadline, d.logs()
+            time.sleep(0.05)
+        status, _, r = d.execute(body, token=old_token)
+        assert status == 401, r  # signed with the key that is gone
+        status, _, r = d.execute(body, token=d.token())
+        assert status == 422 and "above the maximum 1024" in r["error"]["message"], r
+        assert d.execute(GOOD, token=d.token())[0] == 200
+    finally:
+        assert d.stop() == 0
+        shutil.rmtree(d.state, ignore_errors=True)
+        shutil.rmtree(policies, ignore_errors=True)
