@@ -29,17 +29,6 @@ static void execute_input_release(execute_input *in)
         free(in->env_storage[i]);
 }
 
-static int b64_value(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
 /* Standard base64 with padding, nothing else accepted. */
 static char *decode_base64(const char *text, size_t len, size_t *out_len)
 {
@@ -57,7 +46,7 @@ static char *decode_base64(const char *text, size_t len, size_t *out_len)
             if (c == '=' && i + 4 == len && k >= 2) {
                 v[k] = 0;
                 pad++;
-            } else if (pad || (v[k] = b64_value((unsigned char)c)) < 0) {
+            } else if (pad || (v[k] = hks_base64_value((unsigned char)c, false)) < 0) {
                 free(out);
                 return NULL;
             }

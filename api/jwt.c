@@ -58,17 +58,7 @@ static const char b64url_chars[] =
 
 static int b64url_value(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
+    return hks_base64_value(c, true);
 }
 
 /* Bound on the characters b64url_encode writes for n bytes. */

@@ -83,6 +83,10 @@ int hks_write_file(const char *path, const char *content, hks_error *err);
 /* Read a small file into buf (NUL-terminated); returns bytes read or -1. */
 ssize_t hks_read_file(const char *path, char *buf, size_t size, hks_error *err);
 
+/* The value of a base64 character (RFC 4648: url selects the '-' '_' alphabet of section 5 over
+ * '+' '/'), or -1 for any other byte (padding included). */
+int hks_base64_value(unsigned char c, bool url);
+
 /* Monotonic clock in microseconds. */
 unsigned long long hks_now_us(void);
 
