@@ -133,7 +133,8 @@ static json_t *limits_json(const sbx_limits *l)
 }
 
 /* Ask the spawner for a sandbox running the launcher in one-shot mode. */
-static slot *start_slot(rt_pool *pool, size_t runtime, bool pooled, hks_error *err)
+static slot *start_slot(rt_pool *pool, size_t runtime, bool pooled, const sbx_limits *created,
+                        hks_error *err)
 {
     const rt_runtime *rt = &runtimes[runtime];
     slot *s = calloc(1, sizeof(*s));
@@ -165,7 +166,7 @@ static slot *start_slot(rt_pool *pool, size_t runtime, bool pooled, hks_error *e
     char launcher_host[PATH_MAX + 64], launcher_inside[128];
     snprintf(launcher_host, sizeof(launcher_host), "%s/runtimes/%s", pool->root, rt->name);
     snprintf(launcher_inside, sizeof(launcher_inside), LAUNCHER_DIR "/%s", rt->launcher);
-    sbx_limits limits = pool->cfg.limits;
+    sbx_limits limits = *created;
     limits.wall_ms = pool->cfg.idle_ms; /* until armed: how long it may wait */
     json_t *req = json_pack(
         "{s:s,s:I,s:s,s:[s,s,s],s:[s,s,s],s:s,s:[{s:s,s:s},{s:s,s:s}],s:o,s:b,s:i}", "op", "run",
@@ -209,7 +210,7 @@ static void refill(rt_pool *pool)
     for (size_t r = 0; r < HKS_ARRAY_LEN(runtimes) && !pool->stopping && !pool->spawner_gone; r++) {
         while (pool->pooled[r] < pool->cfg.warm[r]) {
             hks_error err = {0};
-            if (!start_slot(pool, r, true, &err)) {
+            if (!start_slot(pool, r, true, &pool->cfg.limits, &err)) {
                 fprintf(stderr, "hks-pool: starting a %s sandbox: %s\n", runtimes[r].name, err.msg);
                 return;
             }
@@ -540,7 +541,8 @@ static void release_slot(rt_pool *pool, slot *s, bool kill_it, rt_exec_result *r
 }
 
 /* Take a ready warm sandbox, or start a cold one and wait for its launcher. */
-static slot *claim(rt_pool *pool, size_t runtime, bool allow_warm, bool *warm, hks_error *err)
+static slot *claim(rt_pool *pool, size_t runtime, bool allow_warm, const sbx_limits *limits,
+                   bool *warm, hks_error *err)
 {
     pthread_mutex_lock(&pool->lock);
     slot *chosen = NULL;
@@ -562,7 +564,7 @@ static slot *claim(rt_pool *pool, size_t runtime, bool allow_warm, bool *warm, h
         hks_fail(err, 0, "the sandbox pool is not running");
         return NULL;
     }
-    chosen = start_slot(pool, runtime, false, err);
+    chosen = start_slot(pool, runtime, false, limits, err);
     if (!chosen) {
         pthread_mutex_unlock(&pool->lock);
         return NULL;
@@ -738,11 +740,16 @@ int rt_pool_execute(rt_pool *pool, const rt_exec_request *req, rt_exec_result *r
     if (validate(req, &runtime, err) < 0)
         return -1;
     sbx_limits limits = req->limits ? *req->limits : pool->cfg.limits;
+    /* what is fixed when a sandbox is created (tmpfs sizes, rlimits) must match the warm ones';
+     * otherwise the execution gets a cold sandbox made to measure */
+    const sbx_limits *w = &pool->cfg.limits;
+    bool fits_warm = limits.tmpfs_bytes == w->tmpfs_bytes && limits.shm_bytes == w->shm_bytes &&
+                     limits.fsize_bytes == w->fsize_bytes && limits.nofile == w->nofile;
     for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
         /* a warm sandbox may end between being claimed and armed (its idle time ran out):
          * try another, and at the last attempt a cold one */
         bool warm = false;
-        slot *s = claim(pool, runtime, attempt < ATTEMPTS - 1, &warm, err);
+        slot *s = claim(pool, runtime, attempt < ATTEMPTS - 1 && fits_warm, &limits, &warm, err);
         if (!s)
             return -1;
         if (rt_write_files(s->code_dir, req->files, req->n_files, err) < 0 ||

@@ -456,3 +456,13 @@ def test_sighup_reloads_keys_and_limits():
         assert d.stop() == 0
         shutil.rmtree(d.state, ignore_errors=True)
         shutil.rmtree(policies, ignore_errors=True)
+
+
+def test_limits_fixed_at_creation_get_a_sandbox_made_to_measure(hksd):
+    fill = ("import errno\ntry:\n    open('/tmp/f', 'wb').write(b'x' * (12 << 20))\n"
+            "    print('fits')\nexcept OSError as e:\n    print(errno.errorcode[e.errno])\n")
+    status, _, r = hksd.execute({"runtime": "python", "code": fill, "limits": {"tmpfs_mb": 8}})
+    assert status == 200 and r["stdout"] == "ENOSPC\n", r
+    assert r["warm"] is False  # the warm sandboxes have the default /tmp
+    status, _, r = hksd.execute({"runtime": "python", "code": fill})
+    assert status == 200 and r["stdout"] == "fits\n", r
