@@ -54,6 +54,32 @@ const route *api_find_route(const char *method, const char *path, bool *path_kno
 void api_json(request *req, int status, json_t *body);
 void api_error(request *req, int status, const char *code, const char *message, json_t *details);
 
+/* The execute request, decoded (execute_decode.c). */
+#define MAX_ARGS 256
+#define MAX_ENV  128
+
+typedef struct execute_input {
+    rt_file files[RT_MAX_FILES];
+    char *decoded[RT_MAX_FILES]; /* base64 contents, owned */
+    size_t n_files;
+    const char *entry;
+    char *argv[MAX_ARGS + 1];
+    char *env[MAX_ENV + 1];
+    char *env_storage[MAX_ENV];
+    sbx_limits limits;
+} execute_input;
+
+typedef struct decode_error {
+    char field[64];
+    char message[512];
+} decode_error;
+
+/* Decode and check an execute request against the policy; on failure e says which field and why
+ * (a 422). out's strings point into in, which must outlive it. */
+int api_decode_execute(json_t *in, const hksd_policy_limits *policy, const rt_runtime **rt,
+                       execute_input *out, decode_error *e);
+void api_execute_input_release(execute_input *in);
+
 /* Handlers (handlers.c). */
 void api_handle_execute(request *req);
 void api_handle_runtimes(request *req);
