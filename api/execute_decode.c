@@ -9,7 +9,6 @@
 
 /* ---- execute ---- */
 
-
 void api_execute_input_release(execute_input *in)
 {
     for (size_t i = 0; i < in->n_files; i++)
@@ -216,4 +215,3 @@ int api_decode_execute(json_t *in, const hksd_policy_limits *policy_in, const rt
         return invalid(e, "limits", "%s", err.msg);
     return 0;
 }
-

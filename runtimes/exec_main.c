@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -151,6 +152,7 @@ int main(int argc, char **argv)
         {"cpus", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
+    signal(SIGPIPE, SIG_IGN); /* a sandbox that ends before reading its stdin */
     rt_pool_config cfg;
     rt_pool_config_init(&cfg);
     char exe[PATH_MAX], root[PATH_MAX + 4], work[PATH_MAX], profile[PATH_MAX + 64];

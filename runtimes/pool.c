@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -83,7 +84,11 @@ struct rt_pool {
     bool stopping;
     bool spawner_gone;
     slot *slots;
-    json_int_t next_id;
+    atomic_llong next_id;
+    pthread_t refiller;
+    bool refiller_running;
+    pthread_cond_t refill_wanted;
+    bool refill_pending;
     unsigned pooled[RT_MAX_RUNTIMES]; /* starting + ready, pooled only */
 };
 
@@ -133,6 +138,8 @@ static json_t *limits_json(const sbx_limits *l)
 }
 
 /* Ask the spawner for a sandbox running the launcher in one-shot mode. */
+/* Ask the spawner for a sandbox running the launcher in one-shot mode. Called without the lock:
+ * a send to the spawner may block while it is busy, and the dispatcher must keep reading. */
 static slot *start_slot(rt_pool *pool, size_t runtime, bool pooled, const sbx_limits *created,
                         hks_error *err)
 {
@@ -142,7 +149,7 @@ static slot *start_slot(rt_pool *pool, size_t runtime, bool pooled, const sbx_li
         hks_fail(err, ENOMEM, "pool slot");
         return NULL;
     }
-    s->id = ++pool->next_id;
+    s->id = atomic_fetch_add(&pool->next_id, 1) + 1;
     s->runtime = runtime;
     s->pooled = pooled;
     s->control = s->stdin_w = -1;
@@ -160,8 +167,9 @@ static slot *start_slot(rt_pool *pool, size_t runtime, bool pooled, const sbx_li
         hks_fail(err, errno, "control socket and stdin pipe");
         goto fail;
     }
-    /* stdin is written whole before "go": room for all of it (root may exceed pipe-max-size) */
-    fcntl(in[1], F_SETPIPE_SZ, (int)RT_MAX_STDIN_BYTES);
+    /* stdin is written whole before "go": room for all of it (root may exceed pipe-max-size;
+     * when the size cannot be raised, give_stdin writes from a thread instead) */
+    (void)fcntl(in[1], F_SETPIPE_SZ, (int)RT_MAX_STDIN_BYTES);
 
     char launcher_host[PATH_MAX + 64], launcher_inside[128];
     snprintf(launcher_host, sizeof(launcher_host), "%s/runtimes/%s", pool->root, rt->name);
@@ -174,22 +182,36 @@ static slot *start_slot(rt_pool *pool, size_t runtime, bool pooled, const sbx_li
         "env", "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", "cwd", "/code",
         "mounts", "source", launcher_host, "target", LAUNCHER_DIR, "source", s->code_dir, "target",
         "/code", "limits", limits_json(&limits), "stdin", 1, "pass_fds", 1);
-    int fds[2] = {in[0], control[1]};
-    int rc = req ? sbx_msg_send(pool->sock, req, fds, 2, err) : hks_fail(err, ENOMEM, "request");
-    json_decref(req);
-    close(in[0]);
-    close(control[1]);
-    in[0] = control[1] = -1;
-    if (rc < 0)
+    if (!req) {
+        hks_fail(err, ENOMEM, "request");
         goto fail;
+    }
+    /* known to the dispatcher before the spawner can answer about it */
     s->control = control[0];
     s->stdin_w = in[1];
+    pthread_mutex_lock(&pool->lock);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)s->id};
     epoll_ctl(pool->epfd, EPOLL_CTL_ADD, s->control, &ev);
     s->next = pool->slots;
     pool->slots = s;
     if (pooled)
         pool->pooled[runtime]++;
+    pthread_mutex_unlock(&pool->lock);
+    int fds[2] = {in[0], control[1]};
+    int rc = sbx_msg_send(pool->sock, req, fds, 2, err);
+    json_decref(req);
+    close(in[0]);
+    close(control[1]);
+    if (rc < 0) {
+        pthread_mutex_lock(&pool->lock);
+        epoll_ctl(pool->epfd, EPOLL_CTL_DEL, s->control, NULL);
+        unlink_slot(pool, s);
+        if (pooled)
+            pool->pooled[runtime]--;
+        pthread_mutex_unlock(&pool->lock);
+        free_slot(s);
+        return NULL;
+    }
     return s;
 
 fail:
@@ -205,17 +227,42 @@ fail:
     return NULL;
 }
 
-static void refill(rt_pool *pool)
+/* The refiller thread keeps every runtime at its warm count. It is not the dispatcher: starting a
+ * sandbox sends to the spawner, which may block, and the dispatcher must never stop reading. */
+static void *refill_main(void *arg)
 {
-    for (size_t r = 0; r < HKS_ARRAY_LEN(runtimes) && !pool->stopping && !pool->spawner_gone; r++) {
-        while (pool->pooled[r] < pool->cfg.warm[r]) {
-            hks_error err = {0};
-            if (!start_slot(pool, r, true, &pool->cfg.limits, &err)) {
-                fprintf(stderr, "hks-pool: starting a %s sandbox: %s\n", runtimes[r].name, err.msg);
-                return;
+    rt_pool *pool = arg;
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        while (!pool->refill_pending && !pool->stopping)
+            pthread_cond_wait(&pool->refill_wanted, &pool->lock);
+        if (pool->stopping || pool->spawner_gone)
+            break;
+        pool->refill_pending = false;
+        for (size_t r = 0; r < HKS_ARRAY_LEN(runtimes); r++) {
+            while (pool->pooled[r] < pool->cfg.warm[r] && !pool->stopping && !pool->spawner_gone) {
+                pthread_mutex_unlock(&pool->lock);
+                hks_error err = {0};
+                slot *started = start_slot(pool, r, true, &pool->cfg.limits, &err);
+                if (!started)
+                    fprintf(stderr, "hks-pool: starting a %s sandbox: %s\n", runtimes[r].name,
+                            err.msg);
+                pthread_mutex_lock(&pool->lock);
+                if (!started)
+                    break; /* retried at the next wake-up */
             }
         }
     }
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
+
+static void wake_refiller(rt_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->refill_pending = true;
+    pthread_cond_signal(&pool->refill_wanted);
+    pthread_mutex_unlock(&pool->lock);
 }
 
 static void wake_dispatcher(rt_pool *pool)
@@ -347,8 +394,15 @@ static void *dispatch(void *arg)
         }
         pthread_mutex_lock(&pool->lock);
         bool stop = pool->stopping || pool->spawner_gone;
-        if (!stop)
-            refill(pool);
+        bool short_of_warm = false;
+        for (size_t r = 0; r < HKS_ARRAY_LEN(runtimes); r++)
+            short_of_warm = short_of_warm || pool->pooled[r] < pool->cfg.warm[r];
+        if (short_of_warm && !stop) {
+            pool->refill_pending = true;
+            pthread_cond_signal(&pool->refill_wanted);
+        }
+        if (stop)
+            pthread_cond_broadcast(&pool->refill_wanted);
         pthread_mutex_unlock(&pool->lock);
         if (stop)
             return NULL;
@@ -406,6 +460,7 @@ int rt_pool_start(const rt_pool_config *cfg, rt_pool **out, hks_error *err)
     pool->sock = pool->epfd = pool->wake = -1;
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->changed, NULL);
+    pthread_cond_init(&pool->refill_wanted, NULL);
     if (!realpath(cfg->root, pool->root)) {
         hks_fail(err, errno, "runtime root %s", cfg->root);
         goto fail;
@@ -439,7 +494,12 @@ int rt_pool_start(const rt_pool_config *cfg, rt_pool **out, hks_error *err)
         goto fail;
     }
     pool->dispatcher_running = true;
-    wake_dispatcher(pool);
+    if (pthread_create(&pool->refiller, NULL, refill_main, pool) != 0) {
+        hks_fail(err, errno, "start the pool refiller");
+        goto fail;
+    }
+    pool->refiller_running = true;
+    wake_refiller(pool);
     *out = pool;
     return 0;
 fail:
@@ -453,7 +513,10 @@ void rt_pool_stop(rt_pool *pool)
         return;
     pthread_mutex_lock(&pool->lock);
     pool->stopping = true;
+    pthread_cond_broadcast(&pool->refill_wanted);
     pthread_mutex_unlock(&pool->lock);
+    if (pool->refiller_running)
+        pthread_join(pool->refiller, NULL);
     if (pool->dispatcher_running) {
         wake_dispatcher(pool);
         pthread_join(pool->dispatcher, NULL);
@@ -473,6 +536,7 @@ void rt_pool_stop(rt_pool *pool)
     if (pool->work_dir[0])
         rmdir(pool->work_dir);
     pthread_cond_destroy(&pool->changed);
+    pthread_cond_destroy(&pool->refill_wanted);
     pthread_mutex_destroy(&pool->lock);
     free(pool);
 }
@@ -523,12 +587,15 @@ static void deadline_in(struct timespec *ts, int ms)
 static void release_slot(rt_pool *pool, slot *s, bool kill_it, rt_exec_result *result)
 {
     pthread_mutex_lock(&pool->lock);
-    if (kill_it && !s->ended && !s->dead) {
+    bool send_kill = kill_it && !s->ended && !s->dead;
+    pthread_mutex_unlock(&pool->lock);
+    if (send_kill) {
         json_t *msg = json_pack("{s:s,s:I}", "op", "kill", "id", s->id);
         hks_error ignored;
         sbx_msg_send(pool->sock, msg, NULL, 0, &ignored);
         json_decref(msg);
     }
+    pthread_mutex_lock(&pool->lock);
     while (!s->ended && !s->dead)
         pthread_cond_wait(&pool->changed, &pool->lock);
     unlink_slot(pool, s);
@@ -564,11 +631,11 @@ static slot *claim(rt_pool *pool, size_t runtime, bool allow_warm, const sbx_lim
         hks_fail(err, 0, "the sandbox pool is not running");
         return NULL;
     }
+    pthread_mutex_unlock(&pool->lock);
     chosen = start_slot(pool, runtime, false, limits, err);
-    if (!chosen) {
-        pthread_mutex_unlock(&pool->lock);
+    if (!chosen)
         return NULL;
-    }
+    pthread_mutex_lock(&pool->lock);
     struct timespec until;
     deadline_in(&until, READY_TIMEOUT);
     int rc = 0;
@@ -587,10 +654,50 @@ static slot *claim(rt_pool *pool, size_t runtime, bool allow_warm, const sbx_lim
     return NULL;
 }
 
+typedef struct stdin_job {
+    int fd;
+    char *data;
+    size_t len;
+} stdin_job;
+
+/* More stdin than the pipe holds (its size could not be raised): written as the program reads
+ * it; the write ends with EPIPE if the sandbox goes away first. */
+static void *write_stdin(void *arg)
+{
+    stdin_job *job = arg;
+    (void)hks_write_all(job->fd, job->data, job->len);
+    close(job->fd);
+    free(job->data);
+    free(job);
+    return NULL;
+}
+
 static int give_stdin(slot *s, const rt_exec_request *req, hks_error *err)
 {
     int fd = s->stdin_w;
     s->stdin_w = -1;
+    int room = fcntl(fd, F_GETPIPE_SZ);
+    if (req->stdin_len > 0 && room > 0 && req->stdin_len > (size_t)room) {
+        stdin_job *job = calloc(1, sizeof(*job));
+        pthread_t thread;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (job && (job->data = malloc(req->stdin_len))) {
+            memcpy(job->data, req->stdin_data, req->stdin_len);
+            job->fd = fd;
+            job->len = req->stdin_len;
+            if (pthread_create(&thread, &attr, write_stdin, job) == 0) {
+                pthread_attr_destroy(&attr);
+                return 0;
+            }
+            free(job->data);
+        }
+        free(job);
+        pthread_attr_destroy(&attr);
+        close(fd);
+        return hks_fail(err, ENOMEM, "a writer for %zu bytes of stdin", req->stdin_len);
+    }
     int rc = 0;
     if (req->stdin_len > 0) {
         fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -743,8 +850,10 @@ int rt_pool_execute(rt_pool *pool, const rt_exec_request *req, rt_exec_result *r
     /* what is fixed when a sandbox is created (tmpfs sizes, rlimits) must match the warm ones';
      * otherwise the execution gets a cold sandbox made to measure */
     const sbx_limits *w = &pool->cfg.limits;
+    /* RLIMIT_CPU too is set at creation: a warm sandbox can serve at most its CPU time */
     bool fits_warm = limits.tmpfs_bytes == w->tmpfs_bytes && limits.shm_bytes == w->shm_bytes &&
-                     limits.fsize_bytes == w->fsize_bytes && limits.nofile == w->nofile;
+                     limits.fsize_bytes == w->fsize_bytes && limits.nofile == w->nofile &&
+                     limits.cpu_ms <= w->cpu_ms;
     for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
         /* a warm sandbox may end between being claimed and armed (its idle time ran out):
          * try another, and at the last attempt a cold one */
@@ -767,7 +876,7 @@ int rt_pool_execute(rt_pool *pool, const rt_exec_request *req, rt_exec_result *r
          * spawner for milliseconds and the new interpreter's start takes a core, and neither
          * should delay this execution. */
         if (warm)
-            wake_dispatcher(pool);
+            wake_refiller(pool);
         if (rc < 0) {
             rt_exec_result_release(result);
             return -1;

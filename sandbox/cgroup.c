@@ -106,7 +106,14 @@ static int own_cgroup(int version, const char *controller, char *out, size_t siz
         bool match = version == 2 ? (strcmp(line, "0") == 0 && controllers[0] == '\0')
                                   : has_controller(controllers, controller);
         if (match) {
-            snprintf(out, size, "%s", strcmp(second + 1, "/") == 0 ? "" : second + 1);
+            char *path = second + 1;
+            /* a process forked after hksd moved itself into its supervisor leaf (v2) must use
+             * the cgroup hksd prepared, not the leaf */
+            size_t len = strlen(path), leaf = strlen("/" CGROUP_NAME_PREFIX "supervisor");
+            if (version == 2 && len >= leaf &&
+                strcmp(path + len - leaf, "/" CGROUP_NAME_PREFIX "supervisor") == 0)
+                path[len - leaf] = '\0';
+            snprintf(out, size, "%s", strcmp(path, "/") == 0 ? "" : path);
             return 0;
         }
     }
@@ -164,7 +171,7 @@ static int v2_prepare_parent(const char *parent, hks_error *err)
     snprintf(subtree, sizeof(subtree), "%s/cgroup.subtree_control", parent);
     if (hks_read_file(subtree, buf, sizeof(buf), err) < 0)
         return -1;
-    if (strstr(buf, "memory") && strstr(buf, "pids") && strstr(buf, "cpu"))
+    if (has_controller(buf, "memory") && has_controller(buf, "pids") && has_controller(buf, "cpu"))
         return 0;
     snprintf(procs, sizeof(procs), "%s/cgroup.procs", parent);
     if (hks_read_file(procs, buf, sizeof(buf), err) < 0)

@@ -216,10 +216,15 @@ __attribute__((noreturn)) static void program_main(const sbx_config *cfg, int n_
         hks_fail(&err, errno, "set no_new_privs");
         fail_setup(&err);
     }
+    /* the program starts as from a fresh shell: nothing blocked, nothing ignored (ignored
+     * dispositions of the supervisor would survive execve) */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
+    }
     if (sbx_profile_install(cfg->profile) < 0) {
         hks_fail(&err, errno, "load the seccomp profile");
         fail_setup(&err);

@@ -202,6 +202,8 @@ static void read_reports(sbx_run *run)
 
 static void check_deadlines(sbx_run *run)
 {
+    if (run->have_program_status)
+        return; /* the program has ended: whatever is left is the teardown */
     uint64_t now = hks_now_us();
     if (now >= run->wall_deadline_us) {
         kill_sandbox(run, KILL_WALL);
@@ -441,6 +443,12 @@ static void run_free(sbx_run *run)
 /* Abort a half-started run: the child (if any) dies with its namespace, then the cgroup goes. */
 static int abandon(sbx_run *run)
 {
+    /* the attacher first: it could create the v1 cgroup again after its removal */
+    if (run->attacher > 0) {
+        kill(run->attacher, SIGKILL);
+        waitpid(run->attacher, NULL, 0);
+        run->attacher = 0;
+    }
     if (run->pidfd >= 0) {
         syscall(SYS_pidfd_send_signal, run->pidfd, SIGKILL, NULL, 0);
         reap(run);
@@ -491,8 +499,12 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
     run->report_fd = report_pipe[0];
 
     cleanup_fd int cgroup_fd = sbx_cgroup_open_fd(&run->cg, err);
-    if (run->cg.version == 2 && cgroup_fd < 0)
+    if (run->cg.version == 2 && cgroup_fd < 0) {
+        int child_ends[] = {out_pipe[1], err_pipe[1], report_pipe[1], sync_sock[0], sync_sock[1]};
+        for (size_t i = 0; i < HKS_ARRAY_LEN(child_ends); i++)
+            close(child_ends[i]);
         return abandon(run);
+    }
 
     uint64_t flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
                      CLONE_PIDFD | (cfg->network ? 0 : CLONE_NEWNET) |
