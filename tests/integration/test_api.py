@@ -466,3 +466,15 @@ def test_limits_fixed_at_creation_get_a_sandbox_made_to_measure(hksd):
     assert r["warm"] is False  # the warm sandboxes have the default /tmp
     status, _, r = hksd.execute({"runtime": "python", "code": fill})
     assert status == 200 and r["stdout"] == "fits\n", r
+
+
+def test_signals_start_at_their_defaults_and_cpu_time_above_the_warm_ones_is_cold(hksd):
+    code = ("import signal\nprint(signal.getsignal(signal.SIGHUP) == signal.SIG_DFL,\n"
+            "      signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n")
+    status, _, r = hksd.execute({"runtime": "python", "code": code})
+    assert status == 200 and r["stdout"] == "True True\n", r
+    # RLIMIT_CPU is fixed when a sandbox is made: more CPU time than the warm ones have
+    # means a sandbox made to measure
+    status, _, r = hksd.execute({"runtime": "python", "code": "print(1)",
+                                 "limits": {"cpu_ms": 20000}})
+    assert status == 200 and r["stdout"] == "1\n" and r["warm"] is False, r
