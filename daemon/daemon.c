@@ -187,7 +187,7 @@ int hksd_reload_policy(hksd *d, hks_error *err)
     pthread_rwlock_wrlock(&d->policy_lock);
     d->policy = fresh;
     pthread_rwlock_unlock(&d->policy_lock);
-    return 0;
+    return d->pool ? rt_pool_reload_profile(d->pool, err) : 0;
 }
 
 json_t *hksd_runtimes(hksd *d)

@@ -19,7 +19,8 @@ void hksd_stop(hksd *d);
 const hksd_config *hksd_config_of(const hksd *d);
 /* A copy of the limits policy in force (it may be reloaded at any time). */
 void hksd_policy_snapshot(hksd *d, hksd_policy_limits *out);
-/* Read policies/limits.json again (SIGHUP); on error the policy in force stays. */
+/* Read policies/limits.json again and have the seccomp profile compiled again (SIGHUP); on error
+ * the policy in force stays. */
 int hksd_reload_policy(hksd *d, hks_error *err);
 /* The runtimes and what they offer, probed at start, with the limits policy in force:
  * {"runtimes":[manifest, ...],"limits":{"defaults":{..},"maxima":{..}}}; a new reference. */

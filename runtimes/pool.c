@@ -72,7 +72,7 @@ typedef struct slot {
 
 struct rt_pool {
     rt_pool_config cfg;
-    char root[PATH_MAX], work_dir[PATH_MAX];
+    char root[PATH_MAX], work_dir[PATH_MAX], profile_path[PATH_MAX];
     sbx_spawner *spawner;
     int sock;
     int epfd;
@@ -328,7 +328,13 @@ static void on_spawner_message(rt_pool *pool)
     } else {
         const char *op = json_string_value(json_object_get(msg, "op"));
         json_int_t id = json_integer_value(json_object_get(msg, "id"));
-        slot *s = find_slot(pool, id);
+        slot *s = id ? find_slot(pool, id) : NULL;
+        if (id == 0 && op && (strcmp(op, "loaded") == 0 || strcmp(op, "error") == 0)) {
+            /* the answer to a profile reload (id 0): sandboxes started from now on use it */
+            const char *why = json_string_value(json_object_get(msg, "message"));
+            fprintf(stderr, "{\"level\":\"%s\",\"msg\":\"seccomp profile %s\"}\n",
+                    why ? "error" : "info", why ? "not reloaded" : "reloaded");
+        }
         if (s && op && strcmp(op, "result") == 0) {
             on_result(pool, s, msg, fds, n_fds);
         } else if (s && op && strcmp(op, "armed") == 0) {
@@ -461,6 +467,11 @@ int rt_pool_start(const rt_pool_config *cfg, rt_pool **out, hks_error *err)
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->changed, NULL);
     pthread_cond_init(&pool->refill_wanted, NULL);
+    /* the configuration's strings belong to the caller: keep copies */
+    snprintf(pool->profile_path, sizeof(pool->profile_path), "%s", cfg->profile_path);
+    pool->cfg.profile_path = pool->profile_path;
+    pool->cfg.root = pool->root;
+    pool->cfg.work_dir = pool->work_dir;
     if (!realpath(cfg->root, pool->root)) {
         hks_fail(err, errno, "runtime root %s", cfg->root);
         goto fail;
@@ -539,6 +550,15 @@ void rt_pool_stop(rt_pool *pool)
     pthread_cond_destroy(&pool->refill_wanted);
     pthread_mutex_destroy(&pool->lock);
     free(pool);
+}
+
+int rt_pool_reload_profile(rt_pool *pool, hks_error *err)
+{
+    json_t *req = json_pack("{s:s,s:i,s:s,s:s}", "op", "load_profile", "id", 0, "name",
+                            PROFILE_NAME, "path", pool->profile_path);
+    int rc = req ? sbx_msg_send(pool->sock, req, NULL, 0, err) : hks_fail(err, ENOMEM, "reload");
+    json_decref(req);
+    return rc;
 }
 
 unsigned rt_pool_ready(rt_pool *pool, const char *name)

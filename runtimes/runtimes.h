@@ -71,6 +71,9 @@ int rt_pool_start(const rt_pool_config *cfg, rt_pool **out, hks_error *err);
  * machinery failed; what the program did is in result->sandbox. */
 int rt_pool_execute(rt_pool *pool, const rt_exec_request *req, rt_exec_result *result,
                     hks_error *err);
+/* Compile the seccomp profile again (SIGHUP): sandboxes started from now on use it; the answer
+ * is logged. Sandboxes already waiting keep the program they were started with. */
+int rt_pool_reload_profile(rt_pool *pool, hks_error *err);
 /* Warm sandboxes ready right now for a runtime (for metrics and tests). */
 unsigned rt_pool_ready(rt_pool *pool, const char *runtime);
 /* Wait until every runtime has its warm sandboxes (or timeout_ms passes); returns 0 when full. */

@@ -447,6 +447,10 @@ def test_sighup_reloads_keys_and_limits():
         while b"keys_reloaded" not in pathlib.Path(d.state, "hksd.log").read_bytes():
             assert time.time() < deadline, d.logs()
             time.sleep(0.05)
+        deadline = time.time() + 10
+        while b"seccomp profile reloaded" not in pathlib.Path(d.state, "hksd.log").read_bytes():
+            assert time.time() < deadline, d.logs()
+            time.sleep(0.05)
         status, _, r = d.execute(body, token=old_token)
         assert status == 401, r  # signed with the key that is gone
         status, _, r = d.execute(body, token=d.token())
