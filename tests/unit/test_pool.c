@@ -84,6 +84,21 @@ static void cold_node_execution(void **state)
     rt_exec_result_release(&r);
 }
 
+static void profile_reload_keeps_serving(void **state)
+{
+    (void)state;
+    if (skip_unless_root())
+        skip();
+    /* setup()'s configuration is gone by now: the pool must hold its own copies */
+    hks_error err = {0};
+    assert_int_equal(rt_pool_reload_profile(pool, &err), 0);
+    rt_exec_result r;
+    execute("python", "main.py", "print('after reload')\n", &r);
+    assert_int_equal(r.sandbox.status, SBX_STATUS_OK);
+    assert_string_equal(r.sandbox.stdout_data, "after reload\n");
+    rt_exec_result_release(&r);
+}
+
 static void refused_requests(void **state)
 {
     (void)state;
@@ -111,6 +126,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(warm_python_execution),
         cmocka_unit_test(cold_node_execution),
+        cmocka_unit_test(profile_reload_keeps_serving),
         cmocka_unit_test(refused_requests),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
