@@ -1,0 +1,57 @@
+"""Exceptions raised by the HKS SDK."""
+
+from typing import Any, Dict, Optional
+
+
+class HksError(Exception):
+    """A non-2xx answer of hksd (or, for subclasses, a failure to reach it).
+
+    Attributes: ``status`` (HTTP status, 0 for network errors), ``code`` (the API's error code,
+    e.g. ``invalid``), ``message``, ``details`` (dict, e.g. ``{"field": "runtime"}``) and
+    ``request_id`` (the ``X-Request-Id`` of the request).
+    """
+
+    def __init__(self, message: str, status: int = 0, code: str = "", details: Optional[Dict[str, Any]] = None,
+                 request_id: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details: Dict[str, Any] = details or {}
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        parts = []
+        if self.status:
+            parts.append(str(self.status))
+        if self.code:
+            parts.append(self.code)
+        head = " ".join(parts)
+        s = "%s: %s" % (head, self.message) if head else self.message
+        if self.request_id:
+            s += " (request %s)" % self.request_id
+        return s
+
+    def __repr__(self) -> str:
+        return "%s(status=%r, code=%r, message=%r, details=%r, request_id=%r)" % (
+            type(self).__name__, self.status, self.code, self.message, self.details, self.request_id)
+
+
+class HksAuthError(HksError):
+    """401 (no or invalid token) or 403 (the token lacks the route's scope)."""
+
+
+class HksRateLimited(HksError):
+    """429: too many executions waiting; ``retry_after`` is in seconds (None if not given)."""
+
+    def __init__(self, message: str, status: int = 429, code: str = "", details: Optional[Dict[str, Any]] = None,
+                 request_id: Optional[str] = None, retry_after: Optional[float] = None) -> None:
+        super().__init__(message, status, code, details, request_id)
+        self.retry_after = retry_after
+
+
+class HksConnectionError(HksError):
+    """hksd could not be reached (connection refused, DNS, timeout, ...); ``status`` is 0."""
+
+    def __init__(self, message: str, request_id: Optional[str] = None) -> None:
+        super().__init__(message, 0, "connection_error", {}, request_id)
