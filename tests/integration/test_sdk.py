@@ -206,6 +206,15 @@ def test_environment_variables_used_without_arguments(hksd, monkeypatch):
     assert r.ok and r.stdout == "42\n", r
 
 
+def test_token_whitespace_stripped_and_control_characters_refused(monkeypatch):
+    assert Client(token="  abc.def.ghi\n").token == "abc.def.ghi"
+    monkeypatch.setenv("HKS_TOKEN", "abc.def.ghi\r\n")
+    assert Client().token == "abc.def.ghi"
+    for bad in ("abc\ndef", "abc def", "abc\x00", "t\u00e9"):
+        with pytest.raises(ValueError, match="the token contains"):
+            Client(token=bad)
+
+
 def test_default_url_without_environment(monkeypatch):
     monkeypatch.delenv("HKS_URL", raising=False)
     monkeypatch.delenv("HKS_TOKEN", raising=False)

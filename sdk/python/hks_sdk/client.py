@@ -58,6 +58,22 @@ def _encode_files(files: FilesArg) -> List[Dict[str, Any]]:
     return out
 
 
+def _clean_token(token: Optional[str]) -> Optional[str]:
+    """Strip the newline a token read from a file or ``$(...)`` usually carries; refuse the rest.
+
+    A JWT is three base64url segments: anything outside printable ASCII would otherwise surface as
+    an obscure header error from http.client at the first request, or be sent to the server.
+    """
+    if token is None:
+        return None
+    token = token.strip()
+    bad = next((c for c in token if not ("!" <= c <= "~")), None)
+    if bad is not None:
+        raise ValueError("hks_sdk: the token contains %r at offset %d; a JWT is printable ASCII "
+                         "without spaces (check $HKS_TOKEN)" % (bad, token.index(bad)))
+    return token
+
+
 class Client:
     """A client of hksd's internal operations API.
 
@@ -69,7 +85,7 @@ class Client:
     def __init__(self, url: Optional[str] = None, token: Optional[str] = None, project: Optional[str] = None,
                  timeout: float = 60.0) -> None:
         self.url = (url or os.environ.get("HKS_URL") or DEFAULT_URL).rstrip("/")
-        self.token = token if token is not None else os.environ.get("HKS_TOKEN")
+        self.token = _clean_token(token if token is not None else os.environ.get("HKS_TOKEN"))
         self.project = project if project is not None else os.environ.get("HKS_PROJECT")
         self.timeout = timeout
         self.functions = Functions(self)
