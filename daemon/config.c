@@ -15,10 +15,11 @@
 
 /* ---- reading a JSON file ---- */
 
-/* The file at path parsed (duplicate keys refused), or NULL with err naming path. */
-static json_t *read_json_file(const char *path, hks_error *err)
+json_t *hksd_json_file_load(const char *path, size_t max_bytes, bool follow_symlinks,
+                            hks_error *err)
 {
-    cleanup_fd int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    cleanup_fd int fd =
+        open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow_symlinks ? 0 : O_NOFOLLOW));
     if (fd < 0) {
         hks_fail(err, errno, "open %s", path);
         return NULL;
@@ -32,8 +33,8 @@ static json_t *read_json_file(const char *path, hks_error *err)
         hks_fail(err, 0, "%s: not a regular file", path);
         return NULL;
     }
-    if (st.st_size > HKSD_CONFIG_FILE_MAX) {
-        hks_fail(err, 0, "%s: larger than %d bytes", path, HKSD_CONFIG_FILE_MAX);
+    if ((unsigned long long)st.st_size > max_bytes) {
+        hks_fail(err, 0, "%s: larger than %zu bytes", path, max_bytes);
         return NULL;
     }
     /* the file may change under us: read at most one byte more than the cap */
@@ -46,11 +47,11 @@ static json_t *read_json_file(const char *path, hks_error *err)
     size_t len = 0;
     for (;;) {
         if (len == cap) {
-            if (cap > HKSD_CONFIG_FILE_MAX) {
-                hks_fail(err, 0, "%s: larger than %d bytes", path, HKSD_CONFIG_FILE_MAX);
+            if (cap > max_bytes) {
+                hks_fail(err, 0, "%s: larger than %zu bytes", path, max_bytes);
                 return NULL;
             }
-            size_t bigger = cap * 2 > HKSD_CONFIG_FILE_MAX + 1 ? HKSD_CONFIG_FILE_MAX + 1 : cap * 2;
+            size_t bigger = cap * 2 > max_bytes + 1 ? max_bytes + 1 : cap * 2;
             char *grown = realloc(buf, bigger);
             if (!grown) {
                 hks_fail(err, ENOMEM, "read %s", path);
@@ -263,7 +264,7 @@ static int counts_section(const char *path, json_t *section, const char *name, c
 
 int hksd_policy_limits_load(const char *path, hksd_policy_limits *out, hks_error *err)
 {
-    json_t *root = read_json_file(path, err);
+    json_t *root = hksd_json_file_load(path, HKSD_CONFIG_FILE_MAX, true, err);
     if (!root)
         return -1;
     hksd_policy_limits p;
@@ -801,7 +802,7 @@ static int config_object(hksd_config *cfg, json_t *object, const char *path, con
 
 int hksd_config_load_file(hksd_config *cfg, const char *path, hks_error *err)
 {
-    json_t *root = read_json_file(path, err);
+    json_t *root = hksd_json_file_load(path, HKSD_CONFIG_FILE_MAX, true, err);
     if (!root)
         return -1;
     hksd_config next = *cfg;

@@ -4,6 +4,7 @@
 #define HKSD_CONFIG_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,6 +12,14 @@
 
 #include "../common/common.h"
 #include "../sandbox/sandbox.h"
+
+/* ---- JSON files ---- */
+
+/* The file at path parsed (duplicate keys refused), or NULL with err naming path; err->errnum is
+ * that of the failed system call (ENOENT, ELOOP for a symlink when !follow_symlinks), 0 when the
+ * file is not regular, is larger than max_bytes or is not JSON. */
+json_t *hksd_json_file_load(const char *path, size_t max_bytes, bool follow_symlinks,
+                            hks_error *err);
 
 /* ---- the limits policy ---- */
 
