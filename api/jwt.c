@@ -787,11 +787,6 @@ static int check_claims(json_t *payload, const hks_jwt_rules *rules, long long n
     return 0;
 }
 
-static void json_decref_p(json_t **json)
-{
-    json_decref(*json);
-}
-
 int hks_jwt_verify(const hks_jwt_keys *keys, const hks_jwt_rules *rules, const char *token,
                    size_t len, time_t now, hks_jwt_claims *out, hks_error *err)
 {
@@ -831,7 +826,7 @@ int hks_jwt_verify(const hks_jwt_keys *keys, const hks_jwt_rules *rules, const c
 
     cleanup_free unsigned char *hdr_bytes = NULL;
     size_t hdr_len = 0;
-    __attribute__((cleanup(json_decref_p))) json_t *header = NULL;
+    json_auto_t *header = NULL;
     if (b64url_decode(h64, h64_len, "header", &hdr_bytes, &hdr_len, err) < 0 ||
         parse_json(hdr_bytes, hdr_len, "header", &header, err) < 0)
         return -1;
@@ -849,7 +844,7 @@ int hks_jwt_verify(const hks_jwt_keys *keys, const hks_jwt_rules *rules, const c
 
     cleanup_free unsigned char *payload_bytes = NULL;
     size_t payload_len = 0;
-    __attribute__((cleanup(json_decref_p))) json_t *payload = NULL;
+    json_auto_t *payload = NULL;
     if (b64url_decode(p64, p64_len, "payload", &payload_bytes, &payload_len, err) < 0 ||
         parse_json(payload_bytes, payload_len, "payload", &payload, err) < 0)
         return -1;

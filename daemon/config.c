@@ -84,6 +84,20 @@ static bool key_is_plain(const char *key, size_t key_len)
     return strlen(key) == key_len;
 }
 
+/* A member of a policy object: 1 for one to interpret, 0 for a "_comment" (a string), -1 with err
+ * naming ctx for a key that is not a C string or a comment that is not a string. */
+static int policy_member(const char *ctx, const char *key, size_t key_len, json_t *value,
+                         hks_error *err)
+{
+    if (!key_is_plain(key, key_len))
+        return hks_fail(err, 0, "%s: a key holds a NUL byte", ctx);
+    if (strcmp(key, "_comment") != 0)
+        return 1;
+    if (!json_is_string(value))
+        return hks_fail(err, 0, "%s: _comment: must be a string", ctx);
+    return 0;
+}
+
 /* ---- the limits policy ---- */
 
 typedef struct limit_field {
@@ -189,11 +203,10 @@ static int limits_section(const char *path, json_t *section, const char *name, s
     json_t *v;
     json_object_keylen_foreach(section, key, key_len, v)
     {
-        if (!key_is_plain(key, key_len))
-            return hks_fail(err, 0, "%s: a key holds a NUL byte", ctx);
-        if (strcmp(key, "_comment") == 0) {
-            if (!json_is_string(v))
-                return hks_fail(err, 0, "%s._comment: must be a string", ctx);
+        int member = policy_member(ctx, key, key_len, v, err);
+        if (member <= 0) {
+            if (member < 0)
+                return -1;
             continue;
         }
         const limit_field *f = limit_field_named(key);
@@ -231,11 +244,10 @@ static int counts_section(const char *path, json_t *section, const char *name, c
     json_t *v;
     json_object_keylen_foreach(section, key, key_len, v)
     {
-        if (!key_is_plain(key, key_len))
-            return hks_fail(err, 0, "%s: a key holds a NUL byte", ctx);
-        if (strcmp(key, "_comment") == 0) {
-            if (!json_is_string(v))
-                return hks_fail(err, 0, "%s._comment: must be a string", ctx);
+        int member = policy_member(ctx, key, key_len, v, err);
+        if (member <= 0) {
+            if (member < 0)
+                return -1;
             continue;
         }
         count_field *f = NULL;
@@ -288,14 +300,8 @@ int hksd_policy_limits_load(const char *path, hksd_policy_limits *out, hks_error
     json_t *v;
     json_object_keylen_foreach(root, key, key_len, v)
     {
-        if (!key_is_plain(key, key_len)) {
-            hks_fail(err, 0, "%s: a key holds a NUL byte", path);
+        if (policy_member(path, key, key_len, v, err) < 0)
             goto out;
-        }
-        if (strcmp(key, "_comment") == 0 && !json_is_string(v)) {
-            hks_fail(err, 0, "%s: _comment: must be a string", path);
-            goto out;
-        }
         if (strcmp(key, "_comment") != 0 && strcmp(key, "defaults") != 0 &&
             strcmp(key, "maxima") != 0 && strcmp(key, "ttl_seconds") != 0 &&
             strcmp(key, "execute") != 0) {

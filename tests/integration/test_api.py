@@ -18,73 +18,10 @@ import time
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-HKSD = os.environ.get("HKSD") or str(REPO / "build" / "hksd")
+from hksd_process import HKSD, REPO, Daemon, free_port  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists(HKSD),
                                 reason="needs root and build/hksd")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daemon:
-    def __init__(self):
-        self.state = tempfile.mkdtemp(prefix="hksd-test-")
-        self.port = free_port()
-        self.env = dict(os.environ, HKSD_STATE_DIR=self.state, HKSD_POOL_PYTHON="1",
-                        HKSD_POOL_NODE="1")
-        self.log = open(os.path.join(self.state, "hksd.log"), "wb")
-        self.proc = subprocess.Popen([HKSD, "--listen", "127.0.0.1:%d" % self.port],
-                                     env=self.env, stderr=self.log)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if self.request("GET", "/readyz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            assert self.proc.poll() is None, "hksd exited: " + self.logs()
-            time.sleep(0.1)
-        raise AssertionError("hksd did not become ready: " + self.logs())
-
-    def logs(self):
-        self.log.flush()
-        return pathlib.Path(self.state, "hksd.log").read_text(errors="replace")
-
-    def token(self, scope="functions:execute functions:read", sub="agent-1", project="p1",
-              ttl="5m"):
-        out = subprocess.run([HKSD, "token", "--sub", sub, "--project", project, "--scope", scope,
-                              "--ttl", ttl], env=self.env, capture_output=True, check=True)
-        return out.stdout.decode().strip()
-
-    def request(self, method, path, body=None, token=None, headers=None, raw=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        h = dict(headers or {})
-        if token:
-            h["Authorization"] = "Bearer " + token
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        if data is not None:
-            h.setdefault("Content-Type", "application/json")
-        conn.request(method, path, body=data, headers=h)
-        resp = conn.getresponse()
-        payload = resp.read()
-        conn.close()
-        return resp.status, dict(resp.getheaders()), payload
-
-    def execute(self, body, token=None, **kw):
-        status, headers, payload = self.request("POST", "/internal/v1/operations/execute", body,
-                                                token or self.token(), **kw)
-        return status, headers, json.loads(payload) if payload else None
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=60)
-        self.log.close()
-        return code
 
 
 @pytest.fixture(scope="module")

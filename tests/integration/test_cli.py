@@ -8,7 +8,6 @@ import pathlib
 import pwd
 import socket
 import subprocess
-import tempfile
 
 import pytest
 

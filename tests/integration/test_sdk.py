@@ -4,21 +4,14 @@ daemon does not produce on demand (429 with Retry-After, the headers the SDK sen
 import http.server
 import json
 import os
-import pathlib
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-HKSD = os.environ.get("HKSD") or str(REPO / "build" / "hksd")
+from hksd_process import HKSD, REPO, Daemon, free_port  # noqa: E402
 sys.path.insert(0, str(REPO / "sdk" / "python"))
 
 from hks_sdk import (Client, ExecutionResult, HksAuthError, HksConnectionError,  # noqa: E402
@@ -26,51 +19,6 @@ from hks_sdk import (Client, ExecutionResult, HksAuthError, HksConnectionError, 
 
 needs_hksd = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists(HKSD),
                                 reason="needs root and build/hksd")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daemon:
-    def __init__(self):
-        self.state = tempfile.mkdtemp(prefix="hksd-sdk-test-")
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.env = dict(os.environ, HKSD_STATE_DIR=self.state, HKSD_POOL_PYTHON="1",
-                        HKSD_POOL_NODE="1")
-        self.log = open(os.path.join(self.state, "hksd.log"), "wb")
-        self.proc = subprocess.Popen([HKSD, "--listen", "127.0.0.1:%d" % self.port],
-                                     env=self.env, stderr=self.log)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=5) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            assert self.proc.poll() is None, "hksd exited: " + self.logs()
-            time.sleep(0.1)
-        raise AssertionError("hksd did not become ready: " + self.logs())
-
-    def logs(self):
-        self.log.flush()
-        return pathlib.Path(self.state, "hksd.log").read_text(errors="replace")
-
-    def token(self, scope="functions:execute functions:read", sub="sdk-test", project="p1",
-              ttl="5m"):
-        out = subprocess.run([HKSD, "token", "--sub", sub, "--project", project, "--scope", scope,
-                              "--ttl", ttl], env=self.env, capture_output=True, check=True)
-        return out.stdout.decode().strip()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=60)
-        self.log.close()
-        return code
 
 
 @pytest.fixture(scope="module")
