@@ -3,7 +3,7 @@
 
 BUILD      ?= build
 CC         ?= cc
-PKGS       := libseccomp libcap jansson libcrypto libmicrohttpd
+PKGS       := libseccomp libcap jansson libcrypto libmicrohttpd libcurl libarchive
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
@@ -23,18 +23,20 @@ SAN_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) -O1 -g -fno-omit-frame-pointer 
 COMMON_SRC  := common/common.c
 SANDBOX_SRC := sandbox/profile.c sandbox/profile_cache.c sandbox/cgroup.c sandbox/rootfs.c sandbox/child.c \
                sandbox/run.c sandbox/result.c sandbox/message.c sandbox/request.c sandbox/spawner.c
-RUNTIMES_SRC:= runtimes/files.c runtimes/pool.c
+RUNTIMES_SRC:= runtimes/files.c runtimes/pool.c runtimes/serve.c
+# builder: build contexts and safe extraction of uploaded archives
+BUILDER_SRC := $(wildcard builder/*.c)
 # hksd: the daemon and its HTTP edge (api -> daemon -> sandbox, runtimes)
 DAEMON_SRC  := $(wildcard daemon/*.c)
 API_SRC     := $(wildcard api/*.c)
 DAEMON_MAIN := daemon/main.c
-LIB_SRC     := $(COMMON_SRC) $(SANDBOX_SRC) $(RUNTIMES_SRC) $(filter-out $(DAEMON_MAIN),$(DAEMON_SRC)) $(API_SRC)
+LIB_SRC     := $(COMMON_SRC) $(SANDBOX_SRC) $(RUNTIMES_SRC) $(BUILDER_SRC) $(filter-out $(DAEMON_MAIN),$(DAEMON_SRC)) $(API_SRC)
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ     := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_SAN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-san/%)
-HEADERS     := $(wildcard common/*.h sandbox/*.h runtimes/*.h daemon/*.h api/*.h)
+HEADERS     := $(wildcard common/*.h sandbox/*.h runtimes/*.h builder/*.h daemon/*.h api/*.h)
 
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
@@ -46,7 +48,7 @@ FUZZ_SECONDS ?= 60
 
 PYTEST      := /usr/bin/python3 -m pytest
 
-DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libseccomp-dev libcap-dev libjansson-dev libcmocka-dev \
+DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libseccomp-dev libcap-dev libjansson-dev libcmocka-dev \
                 python3 python3-pytest python3-yaml nodejs bubblewrap crun hyperfine wrk curl
 
 .PHONY: all deps test unit unit-asan integration security run bench bench-sandbox clean format \

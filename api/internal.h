@@ -3,6 +3,7 @@
 #define HKS_API_INTERNAL_H
 
 #include "api.h"
+#include "../daemon/function_store.h"
 
 #include <microhttpd.h>
 
@@ -13,9 +14,13 @@ typedef struct response {
     int status;
     char *body; /* malloc'd */
     size_t len;
-    const char *content_type;
-    int retry_after_s; /* > 0: a Retry-After header */
+    const char *content_type; /* NULL: application/json; "": none (a proxied answer) */
+    int retry_after_s;        /* > 0: a Retry-After header */
+    json_t *headers;          /* [[name, value], ...] to add (a proxied answer's) */
+    struct MHD_Response *stream; /* prepared by the handler instead of a body (log following) */
 } response;
+
+typedef struct proxy_job proxy_job; /* proxy.c */
 
 struct request {
     api_server *server;
@@ -24,7 +29,9 @@ struct request {
     char id[48];
     char method[16];
     char path[512];
+    char *raw_uri; /* as the client sent it, query included */
     const struct route *route;
+    char fn_id[32];   /* {id} of the path */
     char *body;
     size_t len, cap;
     bool too_large;
@@ -33,26 +40,42 @@ struct request {
     uint64_t start_us;
     bool suspended;
     bool answered; /* resp is ready (possibly from a worker thread) */
+    bool started;  /* the first call of the access handler happened */
     response resp;
     struct request *next_job;
+    proxy_job *proxy; /* an invocation on its way to a function instance */
+    unsigned long log_watch;
+    struct log_follow *follow;
 };
 
 typedef void (*route_handler)(request *req);
 
+typedef enum route_kind {
+    ROUTE_PLAIN,   /* answered by the handler, on a worker thread when blocking */
+    ROUTE_INVOKE,  /* the connection waits, suspended, for a function's answer (proxy.c) */
+} route_kind;
+
 typedef struct route {
     const char *method;
-    const char *path;  /* exact path */
+    const char *path;  /* exact, or with {id} (one segment) and a trailing {path} (the rest) */
     const char *scope; /* NULL: no token needed; "": any valid token */
     bool blocking;     /* runs on a worker thread with the connection suspended */
     route_handler handler;
     const char *name; /* for metrics */
+    route_kind kind;
 } route;
 
-const route *api_find_route(const char *method, const char *path, bool *path_known);
+/* The route for method and path; its {id} goes to id (size 32). */
+const route *api_find_route(const char *method, const char *path, bool *path_known, char *id);
 
 /* Fill req->resp. */
 void api_json(request *req, int status, json_t *body);
 void api_error(request *req, int status, const char *code, const char *message, json_t *details);
+
+/* Standard base64 with padding, nothing else accepted; malloc'd and NUL-terminated, NULL when
+ * invalid. */
+char *api_base64_decode(const char *text, size_t len, size_t *out_len);
+char *api_base64_encode(const void *data, size_t len);
 
 /* The execute request, decoded (execute_decode.c). */
 #define MAX_ARGS 256
@@ -80,7 +103,56 @@ int api_decode_execute(json_t *in, const hksd_policy_limits *policy, const rt_ru
                        execute_input *out, decode_error *e);
 void api_execute_input_release(execute_input *in);
 
-/* Handlers (handlers.c). */
+/* Shared by the decoders: a 422 naming field (returns -1); "code" (one string, written as
+ * code_name) or "files"; whether a name can be an environment variable's. */
+int api_invalid(decode_error *e, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int api_decode_files(decode_error *e, json_t *in, const char *code_name,
+                     const hksd_policy_limits *policy, execute_input *out);
+bool api_safe_env_name(const char *name);
+
+/* The deploy-function request, decoded (deploy_decode.c); spec's strings and env point into in. */
+typedef struct deploy_input {
+    execute_input code; /* code or files */
+    char *archive;      /* decoded base64 of a .tar.gz, owned */
+    size_t archive_len;
+    hksd_fn_spec spec;
+} deploy_input;
+
+#define DEPLOY_MAX_SCALE       8
+#define DEPLOY_MAX_CONCURRENCY 1000
+
+int api_decode_deploy(json_t *in, const hksd_policy_limits *policy, deploy_input *out,
+                      decode_error *e);
+void api_deploy_input_release(deploy_input *in);
+
+/* The API server's own bookkeeping of requests that wait outside a worker (server.c). */
+void api_request_wait_begin(request *req);
+/* The response is in req->resp: resume the connection (any thread). */
+void api_request_wait_end(request *req);
+
+/* Function invocations through the proxy (proxy.c): the route handler of ROUTE_INVOKE routes
+ * starts one; its answer resumes the connection. */
+typedef struct api_proxy api_proxy;
+int api_proxy_start(api_server *s, hksd *d, api_proxy **out, hks_error *err);
+void api_proxy_stop(api_proxy *p);
+api_proxy *api_server_proxy(api_server *s);
+void api_handle_fn_url(request *req);
+void api_handle_invoke(request *req);
+void api_proxy_job_free(proxy_job *job);
+
+/* The function URL for a response: http://<Host the client used>/fn/<id>/ */
+char *api_function_url(request *req, const char *id);
+
+/* Handlers (handlers.c, function_handlers.c). */
+void api_handle_deploy(request *req);
+void api_handle_delete(request *req);
+void api_handle_functions_list(request *req);
+void api_handle_function_get(request *req);
+void api_handle_function_logs(request *req);
+void api_log_follow_free(request *req);
+/* End every log follow now (the server stops). */
+void api_log_follow_stop_all(api_server *s);
 void api_handle_execute(request *req);
 void api_handle_runtimes(request *req);
 void api_handle_healthz(request *req);

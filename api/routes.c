@@ -1,26 +1,78 @@
-/* The route table: exact paths of DESIGN.md, the scope each needs, and its handler. */
+/* The route table: the paths of DESIGN.md, the scope each needs, and its handler. */
 #include "internal.h"
 
 #include <string.h>
 
+#define FN_URL(method)                                                                             \
+    {method, "/fn/{id}/{path}", "functions:invoke", false, api_handle_fn_url, "fn", ROUTE_INVOKE}
+
 static const route routes[] = {
     {"POST", "/internal/v1/operations/execute", "functions:execute", true, api_handle_execute,
-     "execute"},
-    {"GET", "/internal/v1/runtimes", "", false, api_handle_runtimes, "runtimes"},
-    {"GET", "/healthz", NULL, false, api_handle_healthz, "healthz"},
-    {"GET", "/readyz", NULL, false, api_handle_readyz, "readyz"},
-    {"GET", "/metrics", NULL, false, api_handle_metrics, "metrics"},
+     "execute", ROUTE_PLAIN},
+    {"POST", "/internal/v1/operations/deploy-function", "functions:deploy", true,
+     api_handle_deploy, "deploy-function", ROUTE_PLAIN},
+    {"POST", "/internal/v1/operations/invoke-function", "functions:invoke", false,
+     api_handle_invoke, "invoke-function", ROUTE_INVOKE},
+    {"POST", "/internal/v1/operations/delete-function", "functions:delete", true,
+     api_handle_delete, "delete-function", ROUTE_PLAIN},
+    {"GET", "/internal/v1/functions", "functions:read", false, api_handle_functions_list,
+     "functions", ROUTE_PLAIN},
+    {"GET", "/internal/v1/functions/{id}", "functions:read", false, api_handle_function_get,
+     "function", ROUTE_PLAIN},
+    {"GET", "/internal/v1/functions/{id}/logs", "functions:read", true, api_handle_function_logs,
+     "function-logs", ROUTE_PLAIN},
+    {"GET", "/internal/v1/runtimes", "", false, api_handle_runtimes, "runtimes", ROUTE_PLAIN},
+    {"GET", "/healthz", NULL, false, api_handle_healthz, "healthz", ROUTE_PLAIN},
+    {"GET", "/readyz", NULL, false, api_handle_readyz, "readyz", ROUTE_PLAIN},
+    {"GET", "/metrics", NULL, false, api_handle_metrics, "metrics", ROUTE_PLAIN},
+    FN_URL("GET"),
+    FN_URL("HEAD"),
+    FN_URL("POST"),
+    FN_URL("PUT"),
+    FN_URL("PATCH"),
+    FN_URL("DELETE"),
+    FN_URL("OPTIONS"),
 };
 
-const route *api_find_route(const char *method, const char *path, bool *path_known)
+/* Whether path matches pattern; {id} takes one non-empty segment (copied to id), a final
+ * {path} whatever is left, even nothing ("/fn/x" is "/fn/x/"). */
+static bool path_matches(const char *pattern, const char *path, char *id)
+{
+    while (*pattern) {
+        if (strncmp(pattern, "{path}", 6) == 0)
+            return true;
+        if (strncmp(pattern, "{id}", 4) == 0) {
+            size_t n = strcspn(path, "/");
+            if (n == 0 || n >= 32)
+                return false;
+            memcpy(id, path, n);
+            id[n] = '\0';
+            path += n;
+            pattern += 4;
+            if (strcmp(pattern, "/{path}") == 0 && *path == '\0')
+                return true;
+            continue;
+        }
+        if (*pattern != *path)
+            return false;
+        pattern++;
+        path++;
+    }
+    return *path == '\0';
+}
+
+const route *api_find_route(const char *method, const char *path, bool *path_known, char *id)
 {
     *path_known = false;
     for (size_t i = 0; i < HKS_ARRAY_LEN(routes); i++) {
-        if (strcmp(routes[i].path, path) != 0)
+        char matched_id[32] = "";
+        if (!path_matches(routes[i].path, path, matched_id))
             continue;
         *path_known = true;
-        if (strcmp(routes[i].method, method) == 0)
+        if (strcmp(routes[i].method, method) == 0) {
+            memcpy(id, matched_id, sizeof(matched_id));
             return &routes[i];
+        }
     }
     return NULL;
 }

@@ -32,9 +32,34 @@ struct api_server {
     pthread_cond_t cond;
     request *queue_head, *queue_tail;
     size_t queued; /* waiting for a worker */
-    size_t busy;   /* being worked on */
+    size_t busy;   /* being worked on, or waiting suspended for an instance or a log */
     bool stopping;
+    api_proxy *proxy;
 };
+
+api_proxy *api_server_proxy(api_server *s)
+{
+    return s->proxy;
+}
+
+void api_request_wait_begin(request *req)
+{
+    api_server *s = req->server;
+    pthread_mutex_lock(&s->lock);
+    s->busy++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void api_request_wait_end(request *req)
+{
+    api_server *s = req->server;
+    struct MHD_Connection *conn = req->conn;
+    pthread_mutex_lock(&s->lock);
+    s->busy--;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    MHD_resume_connection(conn);
+}
 
 /* ---- responses ---- */
 
@@ -83,15 +108,27 @@ static void log_request(const request *req)
 static enum MHD_Result send_response(request *req)
 {
     response *r = &req->resp;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
-    if (!resp)
-        return MHD_NO;
-    r->body = NULL; /* MHD frees it */
-    MHD_add_response_header(resp, "Content-Type",
-                            r->content_type ? r->content_type : "application/json");
+    struct MHD_Response *resp = r->stream;
+    r->stream = NULL;
+    if (!resp) {
+        resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+        if (!resp)
+            return MHD_NO;
+        r->body = NULL; /* MHD frees it */
+    }
+    size_t i;
+    json_t *pair;
+    json_array_foreach(r->headers, i, pair)
+    {
+        MHD_add_response_header(resp, json_string_value(json_array_get(pair, 0)),
+                                json_string_value(json_array_get(pair, 1)));
+    }
+    if (!r->content_type || r->content_type[0])
+        MHD_add_response_header(resp, "Content-Type",
+                                r->content_type ? r->content_type : "application/json");
     MHD_add_response_header(resp, "X-Request-Id", req->id);
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (!r->headers)
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
     if (r->retry_after_s > 0) {
         char value[16];
         snprintf(value, sizeof(value), "%d", r->retry_after_s);
@@ -208,13 +245,25 @@ static bool enqueue(api_server *s, request *req)
 
 /* ---- the access handler ---- */
 
+/* The request's state, made when MHD has the request line: the raw URI (query included) is
+ * only known here, and a proxied request passes it on as the client sent it. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)conn;
+    (void)cls;
+    request *req = calloc(1, sizeof(*req));
+    if (req)
+        req->raw_uri = strdup(uri ? uri : "/");
+    return req;
+}
+
 static enum MHD_Result first_call(api_server *s, struct MHD_Connection *conn, const char *url,
                                   const char *method, void **con_cls)
 {
-    request *req = calloc(1, sizeof(*req));
-    if (!req)
+    request *req = *con_cls;
+    if (!req || !req->raw_uri)
         return MHD_NO;
-    *con_cls = req;
+    req->started = true;
     req->server = s;
     req->daemon = s->daemon;
     req->conn = conn;
@@ -224,7 +273,7 @@ static enum MHD_Result first_call(api_server *s, struct MHD_Connection *conn, co
     request_id(conn, req->id, sizeof(req->id));
 
     bool path_known = false;
-    req->route = api_find_route(method, url, &path_known);
+    req->route = api_find_route(method, url, &path_known, req->fn_id);
     if (!req->route) {
         if (path_known)
             api_error(req, 405, "method_not_allowed", "this path does not take that method", NULL);
@@ -252,7 +301,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     api_server *s = cls;
     request *req = *con_cls;
-    if (!req)
+    if (!req || !req->started)
         return first_call(s, conn, url, method, con_cls);
     if (req->suspended) {
         /* resumed: the worker has filled the response */
@@ -285,6 +334,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                   json_pack("{s:I}", "max_bytes", (json_int_t)s->max_body));
         return send_response(req);
     }
+    if (req->route->kind == ROUTE_INVOKE) {
+        /* the answer comes from a function instance; the handler resumes the connection */
+        MHD_suspend_connection(conn);
+        req->suspended = true;
+        api_request_wait_begin(req);
+        req->route->handler(req);
+        return MHD_YES;
+    }
     if (req->route->blocking) {
         MHD_suspend_connection(conn);
         req->suspended = true;
@@ -314,8 +371,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         log_request(req);
         hksd_count_request(s->daemon, req->route ? req->route->name : "unknown", req->resp.status);
     }
+    api_proxy_job_free(req->proxy);
+    api_log_follow_free(req);
+    if (req->resp.stream)
+        MHD_destroy_response(req->resp.stream);
+    json_decref(req->resp.headers);
     free(req->resp.body);
     free(req->body);
+    free(req->raw_uri);
     free(req);
     *con_cls = NULL;
 }
@@ -405,6 +468,11 @@ int api_server_start(hksd *d, hks_jwt_keys *keys, api_server **out, hks_error *e
             break;
         s->n_workers++;
     }
+    if (api_proxy_start(s, d, &s->proxy, err) < 0) {
+        s->keys = NULL; /* the keys stay the caller's on failure */
+        api_server_stop(s);
+        return -1;
+    }
     unsigned threads = cfg->threads ? cfg->threads : 4;
     s->mhd = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
@@ -413,7 +481,7 @@ int api_server_start(hksd *d, hks_jwt_keys *keys, api_server **out, hks_error *e
         cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_END);
+        on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_END);
     if (!s->mhd) {
         hks_fail(err, 0, "start the HTTP server on %s:%d", cfg->listen_host, s->port);
         s->keys = NULL; /* the keys stay the caller's on failure */
@@ -446,6 +514,7 @@ void api_server_stop(api_server *s)
      * only then may MHD stop (stopping with suspended connections is an API violation) */
     if (s->mhd)
         MHD_quiesce_daemon(s->mhd);
+    api_log_follow_stop_all(s);
     pthread_mutex_lock(&s->lock);
     while (s->queued > 0 || s->busy > 0)
         pthread_cond_wait(&s->cond, &s->lock);
@@ -454,6 +523,7 @@ void api_server_stop(api_server *s)
     pthread_mutex_unlock(&s->lock);
     for (unsigned i = 0; i < s->n_workers; i++)
         pthread_join(s->workers[i], NULL);
+    api_proxy_stop(s->proxy);
     if (s->mhd)
         MHD_stop_daemon(s->mhd);
     if (s->listen_fd >= 0)

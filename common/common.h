@@ -90,4 +90,8 @@ int hks_base64_value(unsigned char c, bool url);
 /* Monotonic clock in microseconds. */
 unsigned long long hks_now_us(void);
 
+/* A NUL-terminated copy of len bytes as valid UTF-8, each invalid sequence replaced by U+FFFD
+ * (for output shown as JSON text); malloc'd, NULL when out of memory. */
+char *hks_utf8_copy(const char *data, size_t len, size_t *out_len);
+
 #endif

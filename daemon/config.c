@@ -448,13 +448,20 @@ static const config_opt config_opts[] = {
      65536, NULL},
     {"http", "connection_timeout_s", NULL, OPT_SECONDS, STORE_UNSIGNED, FIELD(connection_timeout_s),
      1, 3600, NULL},
+    {"functions", "idle_s", "HKSD_FUNCTION_IDLE", OPT_SECONDS, STORE_UNSIGNED,
+     FIELD(function_idle_s), 1, 86400, NULL},
+    {"functions", "max_functions", NULL, OPT_COUNT, STORE_UNSIGNED, FIELD(max_functions), 1, 100000,
+     NULL},
+    {"functions", "max_instances", "HKSD_MAX_INSTANCES", OPT_COUNT, STORE_UNSIGNED,
+     FIELD(max_instances), 1, 4096, NULL},
     {NULL, "log_level", "HKSD_LOG_LEVEL", OPT_CHOICE, STORE_CHARS, FIELD(log_level), 0, 0,
      log_levels},
 };
 
 static bool is_section(const char *key)
 {
-    return strcmp(key, "pool") == 0 || strcmp(key, "jwt") == 0 || strcmp(key, "http") == 0;
+    return strcmp(key, "pool") == 0 || strcmp(key, "jwt") == 0 || strcmp(key, "http") == 0 ||
+           strcmp(key, "functions") == 0;
 }
 
 static const config_opt *config_opt_named(const char *section, const char *key)
@@ -515,6 +522,9 @@ void hksd_config_defaults(hksd_config *cfg, const char *root)
     cfg->max_connections = 256;
     cfg->per_ip_connections = 64;
     cfg->connection_timeout_s = 120;
+    cfg->function_idle_s = 60;
+    cfg->max_functions = 256;
+    cfg->max_instances = 32;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "%s", "info");
 }
 
@@ -869,8 +879,12 @@ json_t *hksd_config_to_json(const hksd_config *cfg)
                              "max_connections", (json_int_t)cfg->max_connections,
                              "per_ip_connections", (json_int_t)cfg->per_ip_connections,
                              "connection_timeout_s", (json_int_t)cfg->connection_timeout_s);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s}", "listen", listen,
+    json_t *functions = json_pack("{s:I, s:I, s:I}", "idle_s", (json_int_t)cfg->function_idle_s,
+                                  "max_functions", (json_int_t)cfg->max_functions,
+                                  "max_instances", (json_int_t)cfg->max_instances);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:s}", "listen", listen,
                      "state_dir", cfg->state_dir, "root", cfg->root, "policies_dir",
                      cfg->policies_dir, "keys_dir", cfg->keys_dir, "backend", cfg->backend, "pool",
-                     pool, "jwt", jwt, "http", http, "log_level", cfg->log_level);
+                     pool, "jwt", jwt, "http", http, "functions", functions, "log_level",
+                     cfg->log_level);
 }

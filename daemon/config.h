@@ -66,6 +66,9 @@ typedef struct hksd_config {
     size_t max_body_bytes;                   /* 32 MiB */
     unsigned threads, max_connections, per_ip_connections, connection_timeout_s; /* 4,256,64,120 */
     char log_level[16]; /* "debug", "info" (default), "warn" or "error" */
+    /* deployed functions: an instance idle this long stops (scale to zero, down to min_scale);
+     * at most max_functions deployed and max_instances running on this host */
+    unsigned function_idle_s, max_functions, max_instances; /* 60, 256, 32 */
 } hksd_config;
 
 /* The defaults, for a checkout or installation at root (NULL: "."). */
@@ -78,6 +81,7 @@ void hksd_config_defaults(hksd_config *cfg, const char *root);
  *    "jwt":{"issuer":S,"audience":S,"leeway_s":30,"max_lifetime_s":3600},
  *    "http":{"max_body_bytes":33554432,"threads":4,"max_connections":256,
  *            "per_ip_connections":64,"connection_timeout_s":120},
+ *    "functions":{"idle_s":60,"max_functions":256,"max_instances":32},
  *    "log_level":"info","_comment":S}
  * max_body_bytes also takes a size ("32M"), *_s a duration ("1h", whole seconds). Duplicate and
  * unknown keys are refused, types and ranges checked; err names the file and the field. Changing
@@ -87,7 +91,8 @@ int hksd_config_load_file(hksd_config *cfg, const char *path, hks_error *err);
 
 /* Environment overrides, from envp ("K=V", NULL-terminated): HKSD_LISTEN (host:port),
  * HKSD_STATE_DIR, HKSD_BACKEND, HKSD_POOL_PYTHON, HKSD_POOL_NODE, HKSD_JWT_ISSUER,
- * HKSD_JWT_AUDIENCE, HKSD_JWT_MAX_LIFETIME (seconds or a duration like 1h), HKSD_LOG_LEVEL. Other
+ * HKSD_JWT_AUDIENCE, HKSD_JWT_MAX_LIFETIME (seconds or a duration like 1h), HKSD_LOG_LEVEL,
+ * HKSD_FUNCTION_IDLE (seconds or a duration), HKSD_MAX_INSTANCES. Other
  * variables are ignored. Checked as the file's fields; err names the variable. On error cfg is
  * left as it was. */
 int hksd_config_apply_env(hksd_config *cfg, char *const *envp, hks_error *err);

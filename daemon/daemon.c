@@ -1,6 +1,8 @@
 /* hksd's core: starts the pools, probes the runtimes, runs executions with audit and metrics. */
 #include "daemon.h"
 
+#include "functions.h"
+
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -41,6 +43,8 @@ struct hksd {
     pthread_mutex_t routes_lock;
     route_counter routes[MAX_ROUTE_COUNTERS];
     size_t n_routes;
+    fn_manager functions;
+    bool functions_started;
 };
 
 static int make_private_dir(const char *path, hks_error *err)
@@ -144,6 +148,9 @@ int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err)
     pc.limits = d->policy.defaults;
     if (rt_pool_start(&pc, &d->pool, err) < 0)
         goto fail;
+    d->functions_started = true; /* its stop and free are safe after a failed start */
+    if (fn_manager_start(&d->functions, d, d->pool, &d->cfg, err) < 0)
+        goto fail;
     *out = d;
     return 0;
 fail:
@@ -155,7 +162,11 @@ void hksd_stop(hksd *d)
 {
     if (!d)
         return;
+    if (d->functions_started)
+        fn_manager_stop(&d->functions);
     rt_pool_stop(d->pool);
+    if (d->functions_started)
+        fn_manager_free(&d->functions);
     json_decref(d->runtimes);
     if (d->audit_fd >= 0)
         close(d->audit_fd);
@@ -375,6 +386,55 @@ char *hksd_metrics_text(hksd *d)
         fprintf(f, "hks_http_requests_total{route=\"%s\",code=\"%d\"} %lu\n", d->routes[i].route,
                 d->routes[i].status, atomic_load(&d->routes[i].count));
     pthread_mutex_unlock(&d->routes_lock);
+    fn_metrics(&d->functions, f);
     fclose(f);
     return text;
+}
+
+/* ---- deployed functions: the edge's entry points ---- */
+
+int hksd_fn_deploy(hksd *d, const hksd_caller *caller, const hksd_fn_spec *spec, json_t **record,
+                   hks_error *err)
+{
+    return fn_deploy(&d->functions, caller, spec, record, err);
+}
+
+int hksd_fn_delete(hksd *d, const hksd_caller *caller, const char *id, hks_error *err)
+{
+    return fn_delete(&d->functions, caller, id, err);
+}
+
+json_t *hksd_fn_get(hksd *d, const char *project, const char *id)
+{
+    return fn_get(&d->functions, project, id);
+}
+
+json_t *hksd_fn_list(hksd *d, const char *project)
+{
+    return fn_list(&d->functions, project);
+}
+
+bool hksd_fn_log_path(hksd *d, const char *project, const char *id, char *path, size_t size)
+{
+    return fn_log_path_of(&d->functions, project, id, path, size);
+}
+
+unsigned long hksd_fn_log_watch(hksd *d, const char *id, void (*wake)(void *ctx), void *ctx)
+{
+    return fn_log_watch(&d->functions, id, wake, ctx);
+}
+
+void hksd_fn_log_unwatch(hksd *d, unsigned long watch)
+{
+    fn_log_unwatch(&d->functions, watch);
+}
+
+void hksd_fn_acquire(hksd *d, const char *project, const char *id, hksd_lease_cb cb, void *ctx)
+{
+    fn_acquire(&d->functions, project, id, cb, ctx);
+}
+
+void hksd_fn_release(hksd *d, hksd_lease *lease, const hksd_fn_outcome *outcome)
+{
+    fn_release(&d->functions, lease, outcome);
 }

@@ -39,6 +39,83 @@ typedef struct hksd_caller {
 int hksd_execute(hksd *d, const hksd_caller *caller, const rt_exec_request *req,
                  rt_exec_result *result, hks_error *err);
 
+/* ---- deployed functions (functions.c, instances.c, function_logs.c) ----
+ *
+ * Functions and their instances live here; the HTTP edge speaks HTTP to an instance over the
+ * socket a lease names. Every call that takes a project sees only that project's functions:
+ * another project's id is "not found", exactly like an id that never existed. */
+
+/* What went wrong, for the edge to choose a status. */
+typedef enum hksd_failure {
+    HKSD_FAIL_INTERNAL = 1, /* 500 */
+    HKSD_FAIL_INVALID,      /* 422 */
+    HKSD_FAIL_NOT_FOUND,    /* 404 */
+    HKSD_FAIL_BUSY,         /* 429, retry shortly */
+    HKSD_FAIL_UNAVAILABLE,  /* 503 (stopping, spawner gone) */
+    HKSD_FAIL_START,        /* 502: the function's instance could not start */
+    HKSD_FAIL_TIMEOUT,      /* 504 */
+} hksd_failure;
+
+typedef struct hksd_fn_spec {
+    const char *name;    /* checked by the edge: 1-63 of [a-z0-9-], a letter first */
+    const char *runtime; /* a known runtime */
+    const rt_file *files; /* the code; or an archive: */
+    size_t n_files;
+    const void *archive; /* a tar.gz of a Knative Functions project, extracted safely */
+    size_t archive_len;
+    json_t *env;         /* {"NAME": "value"}, checked by the edge */
+    sbx_limits limits;   /* resolved against the policy; wall_ms is the per-request timeout */
+    json_t *limits_json; /* the same in the policy's units, for the record */
+    uint64_t ttl_s;
+    unsigned min_scale, max_scale, concurrency;
+} hksd_fn_spec;
+
+/* Deploy: the code is written under the state dir, the record persisted atomically, min_scale
+ * instances started. *record: the function's public view (a new reference). Returns 0 or a
+ * hksd_failure with err. */
+int hksd_fn_deploy(hksd *d, const hksd_caller *caller, const hksd_fn_spec *spec, json_t **record,
+                   hks_error *err);
+/* Delete: instances stopped, files and record removed, an audit record written. */
+int hksd_fn_delete(hksd *d, const hksd_caller *caller, const char *id, hks_error *err);
+/* The public view of one function / of all of a project's ({"functions":[...]}); NULL: none. */
+json_t *hksd_fn_get(hksd *d, const char *project, const char *id);
+json_t *hksd_fn_list(hksd *d, const char *project);
+/* The function's log file (NDJSON lines) and whether the function still exists; the path is
+ * stable for the function's lifetime. Returns false when no such function. */
+bool hksd_fn_log_path(hksd *d, const char *project, const char *id, char *path, size_t size);
+/* Call wake(ctx) once, the next time the function's log grows or the function goes away (or at
+ * once when it is already gone). Returns a watch id for hksd_fn_log_unwatch. */
+unsigned long hksd_fn_log_watch(hksd *d, const char *id, void (*wake)(void *ctx), void *ctx);
+void hksd_fn_log_unwatch(hksd *d, unsigned long watch);
+
+/* One request to one instance. */
+typedef struct hksd_lease {
+    char socket_path[108]; /* sun_path of the instance's listening socket */
+    uint64_t timeout_ms;   /* the function's per-request timeout */
+    bool cold;             /* the instance was started for this request */
+    uint64_t waited_us;    /* time spent waiting for an instance */
+    void *instance;        /* opaque; give the lease back with hksd_fn_release */
+} hksd_lease;
+
+/* Called exactly once per hksd_fn_acquire: with failure 0 and a lease, or a hksd_failure and a
+ * message. It may run before hksd_fn_acquire returns, or later on another thread; it must not
+ * block. */
+typedef void (*hksd_lease_cb)(void *ctx, int failure, const hksd_lease *lease,
+                              const char *message);
+/* Ask for an instance with room for one more request: a ready one, or one being started (cold
+ * start) when all are full and max_scale allows; otherwise the request waits, in a bounded queue
+ * (full: HKSD_FAIL_BUSY), for room. */
+void hksd_fn_acquire(hksd *d, const char *project, const char *id, hksd_lease_cb cb, void *ctx);
+
+typedef struct hksd_fn_outcome {
+    int http_status;     /* the function's answer; 0 when there was none */
+    bool timed_out;      /* the per-request timeout passed: the instance is replaced */
+    bool failed;         /* no answer (connection refused or cut) */
+    uint64_t duration_us;
+} hksd_fn_outcome;
+
+void hksd_fn_release(hksd *d, hksd_lease *lease, const hksd_fn_outcome *outcome);
+
 /* HTTP-side counters kept with the others, so /metrics renders one consistent set. */
 void hksd_count_request(hksd *d, const char *route, int status);
 /* Prometheus text exposition format; malloc'd. */

@@ -4,7 +4,7 @@
  * stdin and says "go"; the sandbox runs that one program and ends. A dispatcher thread reads
  * the spawner's messages and the launchers' "ready", and starts replacements in the
  * background. */
-#include "runtimes.h"
+#include "internal.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -16,21 +16,19 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define PROFILE_NAME  "function"
-#define LAUNCHER_DIR  "/hks/runtime"
 #define ATTEMPTS      3
 #define READY_TIMEOUT 30000 /* ms a cold start may take before the execution gives up */
 
-static const rt_runtime runtimes[] = {
+const rt_runtime rt_runtimes[RT_N_RUNTIMES] = {
     {.name = "python", .interpreter = "/usr/bin/python3", .launcher = "launcher.py"},
     {.name = "node", .interpreter = "/usr/bin/node", .launcher = "launcher.js"},
 };
 
 const rt_runtime *rt_runtime_find(const char *name)
 {
-    for (size_t i = 0; i < HKS_ARRAY_LEN(runtimes); i++) {
-        if (name && strcmp(runtimes[i].name, name) == 0)
-            return &runtimes[i];
+    for (size_t i = 0; i < RT_N_RUNTIMES; i++) {
+        if (name && strcmp(rt_runtimes[i].name, name) == 0)
+            return &rt_runtimes[i];
     }
     return NULL;
 }
@@ -41,56 +39,11 @@ void rt_pool_config_init(rt_pool_config *cfg)
     cfg->root = ".";
     cfg->work_dir = "./var/pool";
     cfg->profile_path = "policies/seccomp/function.json";
-    for (size_t i = 0; i < HKS_ARRAY_LEN(runtimes); i++)
+    for (size_t i = 0; i < RT_N_RUNTIMES; i++)
         cfg->warm[i] = 2;
     sbx_limits_default(&cfg->limits);
     cfg->idle_ms = 10 * 60 * 1000;
 }
-
-typedef enum slot_state {
-    SLOT_STARTING, /* sandbox asked for, launcher not ready yet */
-    SLOT_READY,    /* launcher waits for "go" */
-    SLOT_CLAIMED,  /* an execution owns it */
-} slot_state;
-
-typedef struct slot {
-    struct slot *next;
-    json_int_t id; /* the spawner's run id */
-    size_t runtime;
-    slot_state state;
-    bool pooled; /* counts toward the warm target (false: a cold start for one execution) */
-    int control; /* host end of the launcher's control socket */
-    int stdin_w; /* write end of the program's stdin */
-    char code_dir[PATH_MAX];
-    bool armed;  /* the spawner applied the execution's limits */
-    bool ended;  /* the spawner sent the sandbox's result */
-    bool dead;   /* the sandbox was never created: no result will come */
-    bool failed; /* a request about it was refused (error holds why) */
-    char error[512];
-    sbx_result result;
-} slot;
-
-struct rt_pool {
-    rt_pool_config cfg;
-    char root[PATH_MAX], work_dir[PATH_MAX], profile_path[PATH_MAX];
-    sbx_spawner *spawner;
-    int sock;
-    int epfd;
-    int wake; /* eventfd: refill and stop requests for the dispatcher */
-    pthread_t dispatcher;
-    bool dispatcher_running;
-    pthread_mutex_t lock;
-    pthread_cond_t changed;
-    bool stopping;
-    bool spawner_gone;
-    slot *slots;
-    atomic_llong next_id;
-    pthread_t refiller;
-    bool refiller_running;
-    pthread_cond_t refill_wanted;
-    bool refill_pending;
-    unsigned pooled[RT_MAX_RUNTIMES]; /* starting + ready, pooled only */
-};
 
 /* ---- slots (pool->lock held) ---- */
 
@@ -103,7 +56,7 @@ static slot *find_slot(rt_pool *pool, json_int_t id)
     return NULL;
 }
 
-static void unlink_slot(rt_pool *pool, slot *target)
+void rt_slot_unlink(rt_pool *pool, slot *target)
 {
     for (slot **p = &pool->slots; *p; p = &(*p)->next) {
         if (*p == target) {
@@ -113,20 +66,20 @@ static void unlink_slot(rt_pool *pool, slot *target)
     }
 }
 
-/* Forget a slot whose sandbox has ended: its fds, its /code directory, its result. */
-static void free_slot(slot *s)
+void rt_slot_free(slot *s)
 {
     if (s->control >= 0)
         close(s->control);
     if (s->stdin_w >= 0)
         close(s->stdin_w);
     hks_error ignored;
-    rt_remove_tree(s->code_dir, &ignored);
+    if (!s->serve.on_end)
+        rt_remove_tree(s->code_dir, &ignored);
     sbx_result_release(&s->result);
     free(s);
 }
 
-static json_t *limits_json(const sbx_limits *l)
+json_t *rt_limits_json(const sbx_limits *l)
 {
     return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "memory_bytes",
                      (json_int_t)l->memory_bytes, "pids", (json_int_t)l->pids, "cpu_millis",
@@ -143,7 +96,7 @@ static json_t *limits_json(const sbx_limits *l)
 static slot *start_slot(rt_pool *pool, size_t runtime, bool pooled, const sbx_limits *created,
                         hks_error *err)
 {
-    const rt_runtime *rt = &runtimes[runtime];
+    const rt_runtime *rt = &rt_runtimes[runtime];
     slot *s = calloc(1, sizeof(*s));
     if (!s) {
         hks_fail(err, ENOMEM, "pool slot");
@@ -181,7 +134,7 @@ static slot *start_slot(rt_pool *pool, size_t runtime, bool pooled, const sbx_li
         "id", s->id, "profile", PROFILE_NAME, "argv", rt->interpreter, launcher_inside, "oneshot",
         "env", "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", "cwd", "/code",
         "mounts", "source", launcher_host, "target", LAUNCHER_DIR, "source", s->code_dir, "target",
-        "/code", "limits", limits_json(&limits), "stdin", 1, "pass_fds", 1);
+        "/code", "limits", rt_limits_json(&limits), "stdin", 1, "pass_fds", 1);
     if (!req) {
         hks_fail(err, ENOMEM, "request");
         goto fail;
@@ -205,11 +158,11 @@ static slot *start_slot(rt_pool *pool, size_t runtime, bool pooled, const sbx_li
     if (rc < 0) {
         pthread_mutex_lock(&pool->lock);
         epoll_ctl(pool->epfd, EPOLL_CTL_DEL, s->control, NULL);
-        unlink_slot(pool, s);
+        rt_slot_unlink(pool, s);
         if (pooled)
             pool->pooled[runtime]--;
         pthread_mutex_unlock(&pool->lock);
-        free_slot(s);
+        rt_slot_free(s);
         return NULL;
     }
     return s;
@@ -239,13 +192,13 @@ static void *refill_main(void *arg)
         if (pool->stopping || pool->spawner_gone)
             break;
         pool->refill_pending = false;
-        for (size_t r = 0; r < HKS_ARRAY_LEN(runtimes); r++) {
+        for (size_t r = 0; r < RT_N_RUNTIMES; r++) {
             while (pool->pooled[r] < pool->cfg.warm[r] && !pool->stopping && !pool->spawner_gone) {
                 pthread_mutex_unlock(&pool->lock);
                 hks_error err = {0};
                 slot *started = start_slot(pool, r, true, &pool->cfg.limits, &err);
                 if (!started)
-                    fprintf(stderr, "hks-pool: starting a %s sandbox: %s\n", runtimes[r].name,
+                    fprintf(stderr, "hks-pool: starting a %s sandbox: %s\n", rt_runtimes[r].name,
                             err.msg);
                 pthread_mutex_lock(&pool->lock);
                 if (!started)
@@ -291,12 +244,18 @@ static void read_output(int fd, char **data, size_t *len)
 /* A slot's sandbox ended. Pooled slots nobody claimed are simply replaced. */
 static void on_result(rt_pool *pool, slot *s, json_t *msg, int *fds, size_t n_fds)
 {
+    if (s->serve.on_end) {
+        if (sbx_result_from_json(json_object_get(msg, "result"), &s->result) < 0)
+            s->result.status = SBX_STATUS_INTERNAL_ERROR;
+        rt_serve_on_result(pool, s);
+        return;
+    }
     if (s->pooled && s->state != SLOT_CLAIMED) {
         pool->pooled[s->runtime]--;
         if (s->control >= 0)
             epoll_ctl(pool->epfd, EPOLL_CTL_DEL, s->control, NULL);
-        unlink_slot(pool, s);
-        free_slot(s);
+        rt_slot_unlink(pool, s);
+        rt_slot_free(s);
         return;
     }
     if (sbx_result_from_json(json_object_get(msg, "result"), &s->result) < 0) {
@@ -323,6 +282,11 @@ static void on_spawner_message(rt_pool *pool)
             for (slot *s = pool->slots; s; s = s->next) {
                 s->failed = s->dead = true;
                 snprintf(s->error, sizeof(s->error), "the sandbox spawner exited");
+                if (s->serve.on_end && !s->serve_end_due) {
+                    s->result.status = SBX_STATUS_INTERNAL_ERROR;
+                    snprintf(s->result.message, sizeof(s->result.message), "%s", s->error);
+                    rt_serve_on_result(pool, s);
+                }
             }
         }
     } else {
@@ -346,12 +310,16 @@ static void on_spawner_message(rt_pool *pool)
             /* refused while starting: the sandbox does not exist (once its launcher said
              * ready it does, and a refusal concerns a later request such as "arm") */
             s->dead = s->state == SLOT_STARTING;
-            if (s->dead && s->pooled) {
+            if (s->dead && s->serve.on_end) {
+                s->result.status = SBX_STATUS_INTERNAL_ERROR;
+                snprintf(s->result.message, sizeof(s->result.message), "%s", s->error);
+                rt_serve_on_result(pool, s);
+            } else if (s->dead && s->pooled) {
                 pool->pooled[s->runtime]--;
                 epoll_ctl(pool->epfd, EPOLL_CTL_DEL, s->control, NULL);
-                unlink_slot(pool, s);
-                fprintf(stderr, "hks-pool: %s sandbox: %s\n", runtimes[s->runtime].name, s->error);
-                free_slot(s);
+                rt_slot_unlink(pool, s);
+                fprintf(stderr, "hks-pool: %s sandbox: %s\n", rt_runtimes[s->runtime].name, s->error);
+                rt_slot_free(s);
             }
         }
     }
@@ -372,8 +340,11 @@ static void on_control(rt_pool *pool, json_int_t id)
         epoll_ctl(pool->epfd, EPOLL_CTL_DEL, s->control, NULL);
         json_t *msg = n > 0 ? json_loadb(buf, (size_t)n, 0, NULL) : NULL;
         const char *op = json_string_value(json_object_get(msg, "op"));
-        if (s->state == SLOT_STARTING && op && strcmp(op, "ready") == 0)
+        if (s->state == SLOT_STARTING && op && strcmp(op, "ready") == 0) {
             s->state = SLOT_READY;
+            if (s->serve.on_end)
+                rt_serve_on_ready(pool, s);
+        }
         /* anything else: the launcher died or misbehaved; its result will retire the slot */
         json_decref(msg);
         pthread_cond_broadcast(&pool->changed);
@@ -398,10 +369,11 @@ static void *dispatch(void *arg)
                 on_control(pool, (json_int_t)tag);
             }
         }
+        rt_serve_deliver(pool);
         pthread_mutex_lock(&pool->lock);
         bool stop = pool->stopping || pool->spawner_gone;
         bool short_of_warm = false;
-        for (size_t r = 0; r < HKS_ARRAY_LEN(runtimes); r++)
+        for (size_t r = 0; r < RT_N_RUNTIMES; r++)
             short_of_warm = short_of_warm || pool->pooled[r] < pool->cfg.warm[r];
         if (short_of_warm && !stop) {
             pool->refill_pending = true;
@@ -538,7 +510,7 @@ void rt_pool_stop(rt_pool *pool)
     while (pool->slots) {
         slot *s = pool->slots;
         pool->slots = s->next;
-        free_slot(s);
+        rt_slot_free(s);
     }
     if (pool->epfd >= 0)
         close(pool->epfd);
@@ -567,7 +539,7 @@ unsigned rt_pool_ready(rt_pool *pool, const char *name)
     unsigned n = 0;
     pthread_mutex_lock(&pool->lock);
     for (slot *s = pool->slots; rt && s; s = s->next) {
-        if (s->pooled && s->state == SLOT_READY && &runtimes[s->runtime] == rt)
+        if (s->pooled && s->state == SLOT_READY && &rt_runtimes[s->runtime] == rt)
             n++;
     }
     pthread_mutex_unlock(&pool->lock);
@@ -579,8 +551,8 @@ int rt_pool_wait_full(rt_pool *pool, int timeout_ms)
     uint64_t deadline = hks_now_us() + (uint64_t)timeout_ms * 1000;
     for (;;) {
         bool full = true;
-        for (size_t r = 0; r < HKS_ARRAY_LEN(runtimes); r++)
-            full = full && rt_pool_ready(pool, runtimes[r].name) >= pool->cfg.warm[r];
+        for (size_t r = 0; r < RT_N_RUNTIMES; r++)
+            full = full && rt_pool_ready(pool, rt_runtimes[r].name) >= pool->cfg.warm[r];
         if (full)
             return 0;
         if (hks_now_us() >= deadline)
@@ -618,13 +590,13 @@ static void release_slot(rt_pool *pool, slot *s, bool kill_it, rt_exec_result *r
     pthread_mutex_lock(&pool->lock);
     while (!s->ended && !s->dead)
         pthread_cond_wait(&pool->changed, &pool->lock);
-    unlink_slot(pool, s);
+    rt_slot_unlink(pool, s);
     pthread_mutex_unlock(&pool->lock);
     if (result && s->ended) {
         result->sandbox = s->result;
         memset(&s->result, 0, sizeof(s->result));
     }
-    free_slot(s);
+    rt_slot_free(s);
 }
 
 /* Take a ready warm sandbox, or start a cold one and wait for its launcher. */
@@ -666,7 +638,7 @@ static slot *claim(rt_pool *pool, size_t runtime, bool allow_warm, const sbx_lim
     pthread_mutex_unlock(&pool->lock);
     if (ready)
         return chosen;
-    hks_fail(err, 0, "the %s launcher did not start: %s", runtimes[runtime].name,
+    hks_fail(err, 0, "the %s launcher did not start: %s", rt_runtimes[runtime].name,
              chosen->failed  ? chosen->error
              : chosen->ended ? chosen->result.message
                              : "timed out");
@@ -778,7 +750,7 @@ static int run_in(rt_pool *pool, slot *s, const rt_exec_request *req, const sbx_
         return hks_fail(err, errno, "result channel");
     cleanup_free char *go = go_message(req);
     json_t *msg = go ? json_pack("{s:s,s:I,s:o,s:b,s:s}", "op", "arm", "id", s->id, "limits",
-                                 limits_json(limits), "reply", 1, "send", go)
+                                 rt_limits_json(limits), "reply", 1, "send", go)
                      : NULL;
     int fds[2] = {channel[1], s->control};
     int rc = msg ? sbx_msg_send(pool->sock, msg, fds, 2, err) : hks_fail(err, ENOMEM, "go");
@@ -833,9 +805,9 @@ static int run_in(rt_pool *pool, slot *s, const rt_exec_request *req, const sbx_
 static void drop_slot(rt_pool *pool, slot *s)
 {
     pthread_mutex_lock(&pool->lock);
-    unlink_slot(pool, s);
+    rt_slot_unlink(pool, s);
     pthread_mutex_unlock(&pool->lock);
-    free_slot(s);
+    rt_slot_free(s);
 }
 
 static int validate(const rt_exec_request *req, size_t *runtime, hks_error *err)
@@ -844,7 +816,7 @@ static int validate(const rt_exec_request *req, size_t *runtime, hks_error *err)
     if (!rt)
         return hks_fail(err, 0, "unknown runtime '%s' (python, node)",
                         req->runtime ? req->runtime : "");
-    *runtime = (size_t)(rt - runtimes);
+    *runtime = (size_t)(rt - rt_runtimes);
     if (!req->entry || !rt_safe_name(req->entry))
         return hks_fail(err, 0, "entry '%s' is not a relative path inside /code",
                         req->entry ? req->entry : "");

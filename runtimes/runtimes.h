@@ -81,6 +81,39 @@ int rt_pool_wait_full(rt_pool *pool, int timeout_ms);
 void rt_pool_stop(rt_pool *pool);
 void rt_exec_result_release(rt_exec_result *result);
 
+/* ---- serve-mode instances: a deployed function's launcher serving HTTP ----
+ *
+ * The launcher runs in serve mode in its own sandbox, /code bound read-only from the function's
+ * directory, and accepts on a listening socket the caller made (HKS_LISTEN_FD), so the caller
+ * can connect to it from outside while the sandbox keeps its empty network namespace. Its stdout
+ * and stderr go straight to the fds given (the caller reads and caps them). */
+
+typedef struct rt_serve_events {
+    /* the launcher listens and said ready */
+    void (*on_ready)(void *ctx, long long instance_id);
+    /* the sandbox ended (result: why; killed after rt_serve_stop). Called once, from the pool's
+     * dispatcher thread, without pool locks held; the instance id is gone afterwards. */
+    void (*on_end)(void *ctx, long long instance_id, const sbx_result *result);
+    void *ctx;
+} rt_serve_events;
+
+typedef struct rt_serve_request {
+    const char *runtime;
+    const char *code_dir;     /* host directory, bound read-only at /code */
+    char *const *env;         /* "K=V" for the function, NULL-terminated (may be NULL) */
+    const sbx_limits *limits; /* the instance's: memory, pids, CPU bandwidth, its lifetime */
+    int listen_fd;            /* listening socket handed in as HKS_LISTEN_FD */
+    int stdout_fd, stderr_fd; /* the launcher's fds 1 and 2 */
+    rt_serve_events events;
+} rt_serve_request;
+
+/* Start an instance; its id is known to the events before the spawner can answer about it. */
+int rt_serve_start(rt_pool *pool, const rt_serve_request *req, long long *instance_id,
+                   hks_error *err);
+/* Stop an instance: gracefully ({"op":"stop"} to the launcher, which runs the function's
+ * shutdown hook and ends) or at once. Unknown ids (already ended) are ignored. */
+void rt_serve_stop(rt_pool *pool, long long instance_id, bool graceful);
+
 /* Write files into dir (which must exist and be empty), refusing unsafe names. */
 int rt_write_files(const char *dir, const rt_file *files, size_t n_files, hks_error *err);
 /* Remove dir and everything below it without following links. */

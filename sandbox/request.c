@@ -117,6 +117,16 @@ int sbx_request_decode(sbx_request *req, const sbx_profile *plain, const sbx_pro
             return hks_fail(err, 0, "stdin requested but no fd attached");
         req->cfg.stdin_fd = req->fds[next++];
     }
+    json_t *output = json_object_get(r, "output");
+    if (output && !(json_is_string(output) && strcmp(json_string_value(output), "direct") == 0))
+        return hks_fail(err, 0, "output must be \"direct\" when given");
+    req->cfg.output = output ? SBX_OUTPUT_DIRECT : SBX_OUTPUT_CAPTURE;
+    if (output) {
+        if (req->n_fds < next + 2)
+            return hks_fail(err, 0, "direct output requested but no stdout/stderr fds attached");
+        req->cfg.stdout_sink = req->fds[next++];
+        req->cfg.stderr_sink = req->fds[next++];
+    }
     json_t *pass = json_object_get(r, "pass_fds");
     size_t n_pass = json_is_integer(pass) ? (size_t)json_integer_value(pass) : 0;
     if (pass &&
@@ -126,7 +136,6 @@ int sbx_request_decode(sbx_request *req, const sbx_profile *plain, const sbx_pro
         return hks_fail(err, 0, "%zu fds attached but none expected", req->n_fds);
     req->cfg.pass_fds = req->fds + next;
     req->cfg.n_pass_fds = n_pass;
-    req->cfg.output = SBX_OUTPUT_CAPTURE;
     return 0;
 }
 

@@ -75,54 +75,10 @@ int sbx_result_exit_status(const sbx_result *r)
     return 128 + (r->signal ? r->signal : 9);
 }
 
-/* Copy bytes into a valid UTF-8 string, replacing each invalid sequence with U+FFFD. */
-static char *to_utf8(const char *data, size_t len, size_t *out_len)
-{
-    char *out = malloc(len * 3 + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    const unsigned char *p = (const unsigned char *)data;
-    for (size_t i = 0; i < len;) {
-        unsigned char c = p[i];
-        size_t need = c < 0x80         ? 1
-                      : (c >> 5) == 6  ? 2
-                      : (c >> 4) == 14 ? 3
-                      : (c >> 3) == 30 ? 4
-                                       : 0;
-        bool ok = need > 0 && i + need <= len;
-        for (size_t k = 1; ok && k < need; k++)
-            ok = (p[i + k] & 0xC0) == 0x80;
-        if (ok && need == 2 && c < 0xC2)
-            ok = false; /* overlong */
-        if (ok && need == 3) {
-            unsigned cp = (c & 0x0Fu) << 12 | (p[i + 1] & 0x3Fu) << 6 | (p[i + 2] & 0x3Fu);
-            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-        }
-        if (ok && need == 4) {
-            unsigned cp = (c & 0x07u) << 18 | (p[i + 1] & 0x3Fu) << 12 | (p[i + 2] & 0x3Fu) << 6 |
-                          (p[i + 3] & 0x3Fu);
-            ok = cp >= 0x10000 && cp <= 0x10FFFF;
-        }
-        if (!ok) {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i += 1;
-            continue;
-        }
-        memcpy(out + o, p + i, need);
-        o += need;
-        i += need;
-    }
-    out[o] = '\0';
-    *out_len = o;
-    return out;
-}
-
 static json_t *output_json(const char *data, size_t len)
 {
     size_t text_len = 0;
-    char *text = to_utf8(data ? data : "", data ? len : 0, &text_len);
+    char *text = hks_utf8_copy(data ? data : "", data ? len : 0, &text_len);
     if (!text)
         return json_null();
     json_t *value = json_stringn(text, text_len);

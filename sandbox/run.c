@@ -80,6 +80,18 @@ static int make_pipe(int fds[2], hks_error *err)
     return 0;
 }
 
+/* Direct output: the program writes straight into the caller's fds; nothing is read here. */
+static int direct_output(const sbx_config *cfg, int out_pipe[2], int err_pipe[2], hks_error *err)
+{
+    out_pipe[1] = fcntl(cfg->stdout_sink, F_DUPFD_CLOEXEC, 3);
+    if (out_pipe[1] < 0)
+        return hks_fail(err, errno, "duplicate the stdout sink %d", cfg->stdout_sink);
+    err_pipe[1] = fcntl(cfg->stderr_sink, F_DUPFD_CLOEXEC, 3);
+    if (err_pipe[1] < 0)
+        return hks_fail(err, errno, "duplicate the stderr sink %d", cfg->stderr_sink);
+    return 0;
+}
+
 /* A socket rather than a pipe: telling a child that already died is EPIPE, not SIGPIPE. */
 static int make_sync_socket(int fds[2], hks_error *err)
 {
@@ -485,7 +497,10 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
 
     int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, report_pipe[2] = {-1, -1},
         sync_sock[2] = {-1, -1};
-    if (make_pipe(out_pipe, err) < 0 || make_pipe(err_pipe, err) < 0 ||
+    if ((cfg->output == SBX_OUTPUT_DIRECT ? direct_output(cfg, out_pipe, err_pipe, err)
+                                          : (make_pipe(out_pipe, err) < 0 ? -1
+                                                                          : make_pipe(err_pipe, err))) <
+            0 ||
         make_pipe(report_pipe, err) < 0 || make_sync_socket(sync_sock, err) < 0) {
         int *all[] = {out_pipe, err_pipe, report_pipe, sync_sock};
         for (size_t i = 0; i < HKS_ARRAY_LEN(all); i++) {
@@ -566,9 +581,12 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
         return abandon(run);
     }
     int nonblocking[] = {run->out.fd, run->err.fd, run->report_fd};
-    for (size_t i = 0; i < HKS_ARRAY_LEN(nonblocking); i++)
-        fcntl(nonblocking[i], F_SETFL, O_NONBLOCK);
-    if (watch(run, run->out.fd, err) < 0 || watch(run, run->err.fd, err) < 0 ||
+    for (size_t i = 0; i < HKS_ARRAY_LEN(nonblocking); i++) {
+        if (nonblocking[i] >= 0)
+            fcntl(nonblocking[i], F_SETFL, O_NONBLOCK);
+    }
+    if ((run->out.fd >= 0 && watch(run, run->out.fd, err) < 0) ||
+        (run->err.fd >= 0 && watch(run, run->err.fd, err) < 0) ||
         watch(run, run->report_fd, err) < 0 || watch(run, run->pidfd, err) < 0 ||
         watch(run, run->timerfd, err) < 0 ||
         (run->attacher_pidfd >= 0 && watch(run, run->attacher_pidfd, err) < 0))

@@ -64,6 +64,8 @@ typedef struct sbx_limits {
 typedef enum sbx_output_mode {
     SBX_OUTPUT_CAPTURE, /* kept in the result (up to the limits) */
     SBX_OUTPUT_FORWARD, /* written through to stdout_sink / stderr_sink (still counted) */
+    SBX_OUTPUT_DIRECT,  /* stdout_sink / stderr_sink are the program's fds 1 and 2: nothing
+                         * relayed or counted (a long-lived instance whose reader caps it) */
 } sbx_output_mode;
 
 typedef struct sbx_config {
@@ -82,7 +84,7 @@ typedef struct sbx_config {
     gid_t host_gid;
     int stdin_fd; /* -1: /dev/null */
     sbx_output_mode output;
-    int stdout_sink, stderr_sink; /* for SBX_OUTPUT_FORWARD */
+    int stdout_sink, stderr_sink; /* for SBX_OUTPUT_FORWARD and SBX_OUTPUT_DIRECT */
     const int *pass_fds;          /* handed to the program as fds 3, 4, ... */
     size_t n_pass_fds;
 } sbx_config;
@@ -186,7 +188,9 @@ int sbx_run_once(const sbx_config *cfg, sbx_result *result, hks_error *err);
  *   -> {"op":"load_profile","id":N,"name":S,"path":P}        <- {"op":"loaded","id":N,"insns":I}
  *   -> {"op":"run","id":N,"profile":S,"argv":[..],"env":[..],"cwd":S,"hostname":S,
  *       "mounts":[{"source":S,"target":S,"writable":B}],"limits":{<sbx_limits names>},
- *       "network":B,"stdin":B,"pass_fds":K}  fds: [stdin if "stdin"] + K fds handed over
+ *       "network":B,"stdin":B,"output":"direct","pass_fds":K}
+ *                                             fds: [stdin if "stdin"] + [stdout, stderr if
+ *                                             "output" is "direct"] + K fds handed over
  *                                             <- {"op":"started","id":N,"pid":P}
  *                                             <- {"op":"result","id":N,"result":{record}}
  *                                                fds: [stdout memfd, stderr memfd]; the record's
