@@ -6,8 +6,32 @@
 #include "../daemon/function_store.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
+#include <time.h>
 
 typedef struct request request;
+
+/* Verified tokens (token_cache.c). */
+#define TOKEN_CACHE_SLOTS 256
+
+typedef struct token_slot {
+    char *token;
+    size_t len;
+    hks_jwt_claims claims;
+} token_slot;
+
+typedef struct token_cache {
+    pthread_mutex_t lock;
+    token_slot slots[TOKEN_CACHE_SLOTS];
+} token_cache;
+
+void api_token_cache_init(token_cache *c);
+void api_token_cache_clear(token_cache *c);
+void api_token_cache_destroy(token_cache *c);
+bool api_token_cache_get(token_cache *c, const char *token, size_t len, time_t now, long leeway,
+                         hks_jwt_claims *out);
+void api_token_cache_put(token_cache *c, const char *token, size_t len,
+                         const hks_jwt_claims *claims);
 
 /* What a handler produced: status, body (JSON unless content_type says otherwise). */
 typedef struct response {

@@ -43,6 +43,10 @@ struct api_proxy {
     proxy_job *incoming;
     bool stopping;
     unsigned active;
+    /* easy handles kept for the next transfers (proxy thread only): init and cleanup per
+     * request cost more than the request itself */
+    CURL *spare[64];
+    unsigned n_spare;
 };
 
 void api_proxy_job_free(proxy_job *job)
@@ -253,7 +257,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 
 static int start_transfer(api_proxy *p, proxy_job *job)
 {
-    CURL *easy = curl_easy_init();
+    CURL *easy = p->n_spare ? p->spare[--p->n_spare] : curl_easy_init();
     if (!easy)
         return -1;
     job->easy = easy;
@@ -316,7 +320,12 @@ static void *proxy_main(void *arg)
             curl_easy_getinfo(easy, CURLINFO_PRIVATE, &job);
             curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &job->status);
             curl_multi_remove_handle(p->multi, easy);
-            curl_easy_cleanup(easy);
+            if (p->n_spare < HKS_ARRAY_LEN(p->spare)) {
+                curl_easy_reset(easy);
+                p->spare[p->n_spare++] = easy;
+            } else {
+                curl_easy_cleanup(easy);
+            }
             job->easy = NULL;
             finish(p, job, rc);
             pthread_mutex_lock(&p->lock);
@@ -562,6 +571,8 @@ void api_proxy_stop(api_proxy *p)
         curl_multi_wakeup(p->multi);
         pthread_join(p->thread, NULL);
     }
+    while (p->n_spare)
+        curl_easy_cleanup(p->spare[--p->n_spare]);
     curl_multi_cleanup(p->multi);
     pthread_mutex_destroy(&p->lock);
     free(p);

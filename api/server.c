@@ -22,6 +22,7 @@ struct api_server {
     pthread_rwlock_t keys_lock;
     hks_jwt_keys *keys; /* owned */
     hks_jwt_rules rules;
+    token_cache tokens;
     struct MHD_Daemon *mhd;
     int listen_fd;
     int port;
@@ -29,11 +30,13 @@ struct api_server {
     pthread_t workers[WORKERS];
     unsigned n_workers;
     pthread_mutex_t lock;
-    pthread_cond_t cond;
+    pthread_cond_t cond;    /* work queued for the workers */
+    pthread_cond_t drained; /* busy reached zero (only stop waits for it) */
     request *queue_head, *queue_tail;
     size_t queued; /* waiting for a worker */
     size_t busy;   /* being worked on, or waiting suspended for an instance or a log */
     bool stopping;
+    bool stopping_wait; /* stop waits for busy to reach zero */
     api_proxy *proxy;
 };
 
@@ -55,8 +58,8 @@ void api_request_wait_end(request *req)
     api_server *s = req->server;
     struct MHD_Connection *conn = req->conn;
     pthread_mutex_lock(&s->lock);
-    s->busy--;
-    pthread_cond_broadcast(&s->cond);
+    if (--s->busy == 0 && s->stopping_wait)
+        pthread_cond_broadcast(&s->drained);
     pthread_mutex_unlock(&s->lock);
     MHD_resume_connection(conn);
 }
@@ -174,10 +177,17 @@ static bool authorize(api_server *s, request *req)
         return false;
     }
     const char *token = header + 7;
+    size_t token_len = strlen(token);
     hks_error err = {0};
+    time_t now = time(NULL);
+    int verified = 0;
     pthread_rwlock_rdlock(&s->keys_lock);
-    int verified =
-        hks_jwt_verify(s->keys, &s->rules, token, strlen(token), time(NULL), &req->claims, &err);
+    if (!api_token_cache_get(&s->tokens, token, token_len, now, s->rules.leeway_s,
+                             &req->claims)) {
+        verified = hks_jwt_verify(s->keys, &s->rules, token, token_len, now, &req->claims, &err);
+        if (verified == 0)
+            api_token_cache_put(&s->tokens, token, token_len, &req->claims);
+    }
     pthread_rwlock_unlock(&s->keys_lock);
     if (verified < 0) {
         memset(&req->claims, 0, sizeof(req->claims));
@@ -217,8 +227,8 @@ static void *worker_main(void *arg)
         req->route->handler(req);
         struct MHD_Connection *conn = req->conn;
         pthread_mutex_lock(&s->lock);
-        s->busy--;
-        pthread_cond_broadcast(&s->cond);
+        if (--s->busy == 0 && s->stopping_wait)
+            pthread_cond_broadcast(&s->drained);
         pthread_mutex_unlock(&s->lock);
         MHD_resume_connection(conn);
     }
@@ -450,6 +460,7 @@ int api_server_start(hksd *d, hks_jwt_keys *keys, api_server **out, hks_error *e
     s->daemon = d;
     s->keys = keys;
     pthread_rwlock_init(&s->keys_lock, NULL);
+    api_token_cache_init(&s->tokens);
     s->rules = (hks_jwt_rules){.issuer = cfg->jwt_issuer,
                                .audience = cfg->jwt_audience,
                                .leeway_s = cfg->jwt_leeway_s,
@@ -457,6 +468,7 @@ int api_server_start(hksd *d, hks_jwt_keys *keys, api_server **out, hks_error *e
     s->max_body = cfg->max_body_bytes;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
+    pthread_cond_init(&s->drained, NULL);
     s->listen_fd = listen_on(cfg->listen_host, cfg->listen_port, &s->port, err);
     if (s->listen_fd < 0) {
         pthread_rwlock_destroy(&s->keys_lock);
@@ -480,7 +492,7 @@ int api_server_start(hksd *d, hks_jwt_keys *keys, api_server **out, hks_error *e
         s->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_END);
     if (!s->mhd) {
         hks_fail(err, 0, "start the HTTP server on %s:%d", cfg->listen_host, s->port);
@@ -497,6 +509,7 @@ void api_server_replace_keys(api_server *s, hks_jwt_keys *keys)
     pthread_rwlock_wrlock(&s->keys_lock);
     hks_jwt_keys *old = s->keys;
     s->keys = keys;
+    api_token_cache_clear(&s->tokens); /* a token of a key taken away must fail from now on */
     pthread_rwlock_unlock(&s->keys_lock);
     hks_jwt_keys_free(old);
 }
@@ -516,8 +529,9 @@ void api_server_stop(api_server *s)
         MHD_quiesce_daemon(s->mhd);
     api_log_follow_stop_all(s);
     pthread_mutex_lock(&s->lock);
+    s->stopping_wait = true;
     while (s->queued > 0 || s->busy > 0)
-        pthread_cond_wait(&s->cond, &s->lock);
+        pthread_cond_wait(&s->drained, &s->lock);
     s->stopping = true;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
@@ -529,8 +543,10 @@ void api_server_stop(api_server *s)
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     pthread_cond_destroy(&s->cond);
+    pthread_cond_destroy(&s->drained);
     pthread_mutex_destroy(&s->lock);
     pthread_rwlock_destroy(&s->keys_lock);
+    api_token_cache_destroy(&s->tokens);
     hks_jwt_keys_free(s->keys);
     free(s);
 }

@@ -181,7 +181,8 @@ static const char *normalise(const char *raw, char *out, unsigned *depth)
             return "a path component is longer than 255 bytes";
         if (len == 2 && p[0] == '.' && p[1] == '.') {
             dotdot = true;
-            leaves = leaves || --level < 0;
+            if (--level < 0)
+                leaves = true;
         } else if (len > 0 && !(len == 1 && p[0] == '.')) {
             if (n)
                 out[n++] = '/';
@@ -319,7 +320,7 @@ static int put_dir(extract *x)
 {
     const char *base = NULL;
     cleanup_fd int parent = open_parent(x, x->name, true, &base);
-    if (parent < 0)
+    if (parent < 0 || !base)
         return -1;
     if (mkdirat(parent, base, 0755) < 0 && errno != EEXIST)
         return refuse(x, errno, "create directory");
@@ -338,7 +339,7 @@ static int put_file(extract *x, mode_t mode)
 {
     const char *base = NULL;
     cleanup_fd int parent = open_parent(x, x->name, true, &base);
-    if (parent < 0)
+    if (parent < 0 || !base)
         return -1;
     cleanup_fd int fd =
         openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -384,7 +385,7 @@ static int put_symlink(extract *x, const char *target)
         return refuse(x, 0, "%s: '%s'", why, shown);
     const char *base = NULL;
     cleanup_fd int parent = open_parent(x, x->name, true, &base);
-    if (parent < 0)
+    if (parent < 0 || !base)
         return -1;
     if (symlinkat(target, parent, base) < 0)
         return refuse(x, errno, errno == EEXIST ? "already in the archive" : "create symlink");
@@ -407,10 +408,10 @@ static int put_hardlink(extract *x, const char *raw_target)
         return refuse(x, 0, "hardlink target '%s' is not a regular file extracted earlier", shown);
     const char *target_base = NULL, *base = NULL;
     cleanup_fd int target_parent = open_parent(x, target, false, &target_base);
-    if (target_parent < 0)
+    if (target_parent < 0 || !target_base)
         return -1;
     cleanup_fd int parent = open_parent(x, x->name, true, &base);
-    if (parent < 0)
+    if (parent < 0 || !base)
         return -1;
     /* flags 0: a symlink at target_base would be linked itself, never followed */
     if (linkat(target_parent, target_base, parent, base, 0) < 0)

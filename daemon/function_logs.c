@@ -45,37 +45,71 @@ static void rotate(function *fn)
                 fn->log_path);
 }
 
+/* text as the inside of a JSON string: quotes, backslashes and control characters escaped,
+ * bytes that are not UTF-8 replaced by U+FFFD (jansson would refuse the line otherwise).
+ * Written by hand: this runs for every line a busy function prints. */
+static size_t json_escape(const char *text, size_t len, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            memcpy(out + o, "\\u00", 4);
+            out[o + 4] = hex[c >> 4];
+            out[o + 5] = hex[c & 15];
+            o += 6;
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    return o;
+}
+
+static bool ascii(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)text[i] >= 0x80)
+            return false;
+    }
+    return true;
+}
+
 void fn_log_line(function *fn, const char *stream, unsigned instance, const char *text,
                  size_t len)
 {
+    char *clean = NULL;
+    if (!ascii(text, len)) {
+        clean = hks_utf8_copy(text, len, &len);
+        if (!clean)
+            return;
+        text = clean;
+    }
+    char *out = malloc(len * 6 + 128);
+    if (!out) {
+        free(clean);
+        return;
+    }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     struct tm tm;
     gmtime_r(&now.tv_sec, &tm);
-    char ts[40], inst[24];
-    size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", now.tv_nsec / 1000000);
-    snprintf(inst, sizeof(inst), "i-%u", instance);
-    /* output that is not UTF-8 is kept readable: jansson refuses it, so invalid bytes become
-     * U+FFFD, as in execution results */
-    size_t clean_len = 0;
-    char *clean = hks_utf8_copy(text, len, &clean_len);
-    json_t *line_json = clean ? json_stringn(clean, clean_len) : json_string("");
+    size_t n = strftime(out, 64, "{\"ts\":\"%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(out + n, 96, ".%03ldZ\",\"stream\":\"%s\",\"instance\":\"i-%u\",\"line\":\"",
+                          now.tv_nsec / 1000000, stream, instance);
+    n += json_escape(text, len, out + n);
+    memcpy(out + n, "\"}\n", 3);
+    n += 3;
     free(clean);
-    json_t *record = json_pack("{s:s,s:s,s:s,s:o}", "ts", ts, "stream", stream, "instance", inst,
-                               "line", line_json);
-    char *out = record ? json_dumps(record, JSON_COMPACT) : NULL;
-    json_decref(record);
-    if (!out)
-        return;
-    size_t out_len = strlen(out);
-    out[out_len] = '\n'; /* json_dumps' NUL becomes the newline: one write per line */
     pthread_mutex_lock(&fn->log_lock);
     if (fn->log_fd >= 0) {
-        if (fn->log_bytes + out_len + 1 > FN_LOG_MAX_BYTES)
+        if (fn->log_bytes + n > FN_LOG_MAX_BYTES)
             rotate(fn);
-        if (fn->log_fd >= 0 && hks_write_all(fn->log_fd, out, out_len + 1) == 0)
-            fn->log_bytes += out_len + 1;
+        if (fn->log_fd >= 0 && hks_write_all(fn->log_fd, out, n) == 0)
+            fn->log_bytes += n;
     }
     pthread_mutex_unlock(&fn->log_lock);
     free(out);

@@ -22,13 +22,16 @@ def free_port():
 
 
 class Daemon:
-    def __init__(self):
-        self.state = tempfile.mkdtemp(prefix="hksd-test-")
+    def __init__(self, env=None, state=None):
+        """env: extra environment variables for hksd (e.g. HKSD_FUNCTION_IDLE); state: an
+        existing state directory to start on (a restart), else a new one."""
+        self.state = state or tempfile.mkdtemp(prefix="hksd-test-")
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.env = dict(os.environ, HKSD_STATE_DIR=self.state, HKSD_POOL_PYTHON="1",
                         HKSD_POOL_NODE="1")
-        self.log = open(os.path.join(self.state, "hksd.log"), "wb")
+        self.env.update(env or {})
+        self.log = open(os.path.join(self.state, "hksd.log"), "ab" if state else "wb")
         self.proc = subprocess.Popen([HKSD, "--listen", "127.0.0.1:%d" % self.port],
                                      env=self.env, stderr=self.log)
         deadline = time.time() + 60
@@ -43,7 +46,8 @@ class Daemon:
         raise AssertionError("hksd did not become ready: " + self.logs())
 
     def logs(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return pathlib.Path(self.state, "hksd.log").read_text(errors="replace")
 
     def token(self, scope="functions:execute functions:read", sub="agent-1", project="p1",
