@@ -74,8 +74,8 @@ static int decode_code(json_t *in, const hksd_policy_limits *policy, deploy_inpu
     }
     if (!json_is_string(archive) || json_string_length(archive) == 0)
         return api_invalid(e, "archive", "archive must be a base64 string of a .tar.gz");
-    out->archive =
-        api_base64_decode(json_string_value(archive), json_string_length(archive), &out->archive_len);
+    out->archive = api_base64_decode(json_string_value(archive), json_string_length(archive),
+                                     &out->archive_len);
     if (!out->archive)
         return api_invalid(e, "archive", "archive is not valid base64");
     out->spec.archive = out->archive;
@@ -86,8 +86,8 @@ static int decode_code(json_t *in, const hksd_policy_limits *policy, deploy_inpu
 int api_decode_deploy(json_t *in, const hksd_policy_limits *policy, deploy_input *out,
                       decode_error *e)
 {
-    static const char *const known[] = {"name",   "runtime",     "code",      "files",
-                                        "archive", "env",        "limits",    "ttl_seconds",
+    static const char *const known[] = {"name",      "runtime",   "code",       "files",
+                                        "archive",   "env",       "limits",     "ttl_seconds",
                                         "min_scale", "max_scale", "concurrency"};
     const char *key;
     json_t *value;
@@ -127,8 +127,8 @@ int api_decode_deploy(json_t *in, const hksd_policy_limits *policy, deploy_input
     out->spec.env = env;
 
     hks_error err = {0};
-    if (hksd_policy_limits_resolve(policy, json_object_get(in, "limits"), &out->spec.limits,
-                                   &err) < 0)
+    if (hksd_policy_limits_resolve(policy, json_object_get(in, "limits"), &out->spec.limits, &err) <
+        0)
         return api_invalid(e, "limits", "%s", err.msg);
     out->spec.limits_json = limits_in_policy_units(&out->spec.limits);
 

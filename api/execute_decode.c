@@ -108,9 +108,8 @@ int api_decode_files(decode_error *e, json_t *in, const char *code_name,
             return api_invalid(e, "code", "code must be a non-empty string");
         if (json_string_length(code) > policy->max_file_bytes)
             return api_invalid(e, "code", "code is larger than %zu bytes", policy->max_file_bytes);
-        out->files[0] = (rt_file){.name = code_name,
-                                  .data = json_string_value(code),
-                                  .len = json_string_length(code)};
+        out->files[0] = (rt_file){
+            .name = code_name, .data = json_string_value(code), .len = json_string_length(code)};
         out->n_files = 1;
         return 0;
     }
@@ -132,7 +131,8 @@ int api_decode_files(decode_error *e, json_t *in, const char *code_name,
         if (json_object_size(f) > 3 || (json_object_size(f) == 3 && !encoding))
             return api_invalid(e, field, "a file has only name, content and encoding");
         if (!rt_safe_name(name))
-            return api_invalid(e, field, "file name '%s' must be a relative path without '..'", name);
+            return api_invalid(e, field, "file name '%s' must be a relative path without '..'",
+                               name);
         const char *data = json_string_value(content);
         size_t len = json_string_length(content);
         if (encoding && strcmp(encoding, "base64") == 0) {
@@ -145,14 +145,14 @@ int api_decode_files(decode_error *e, json_t *in, const char *code_name,
         }
         if (len > policy->max_file_bytes)
             return api_invalid(e, field, "file %s is larger than %zu bytes", name,
-                           policy->max_file_bytes);
+                               policy->max_file_bytes);
         total += len;
         out->files[i] = (rt_file){.name = name, .data = data, .len = len};
         out->n_files = i + 1;
     }
     if (total > policy->max_total_bytes)
         return api_invalid(e, "files", "files total %zu bytes, more than %zu", total,
-                       policy->max_total_bytes);
+                           policy->max_total_bytes);
     return 0;
 }
 

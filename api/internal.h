@@ -38,9 +38,9 @@ typedef struct response {
     int status;
     char *body; /* malloc'd */
     size_t len;
-    const char *content_type; /* NULL: application/json; "": none (a proxied answer) */
-    int retry_after_s;        /* > 0: a Retry-After header */
-    json_t *headers;          /* [[name, value], ...] to add (a proxied answer's) */
+    const char *content_type;    /* NULL: application/json; "": none (a proxied answer) */
+    int retry_after_s;           /* > 0: a Retry-After header */
+    json_t *headers;             /* [[name, value], ...] to add (a proxied answer's) */
     struct MHD_Response *stream; /* prepared by the handler instead of a body (log following) */
 } response;
 
@@ -55,7 +55,7 @@ struct request {
     char path[512];
     char *raw_uri; /* as the client sent it, query included */
     const struct route *route;
-    char fn_id[32];   /* {id} of the path */
+    char fn_id[32]; /* {id} of the path */
     char *body;
     size_t len, cap;
     bool too_large;
@@ -75,8 +75,8 @@ struct request {
 typedef void (*route_handler)(request *req);
 
 typedef enum route_kind {
-    ROUTE_PLAIN,   /* answered by the handler, on a worker thread when blocking */
-    ROUTE_INVOKE,  /* the connection waits, suspended, for a function's answer (proxy.c) */
+    ROUTE_PLAIN,  /* answered by the handler, on a worker thread when blocking */
+    ROUTE_INVOKE, /* the connection waits, suspended, for a function's answer (proxy.c) */
 } route_kind;
 
 typedef struct route {

@@ -288,7 +288,8 @@ void api_handle_function_logs(request *req)
         api_error(req, 404, "not_found", "no such function", NULL);
         return;
     }
-    const char *follow_text = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "follow");
+    const char *follow_text =
+        MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "follow");
     const char *since_text = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "since");
     const char *tail_text = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "tail");
     bool follow = false;
@@ -357,8 +358,7 @@ void api_handle_function_logs(request *req)
     req->follow = f;
     free(req->resp.body);
     req->resp = (response){.status = 200, .content_type = "application/x-ndjson"};
-    req->resp.stream =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, CHUNK_BYTES, follow_reader, f,
-                                          free_follow_cb);
+    req->resp.stream = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, CHUNK_BYTES,
+                                                         follow_reader, f, free_follow_cb);
     req->answered = true;
 }

@@ -95,9 +95,16 @@ static void fail_from_lease(request *req, int failure, const char *message)
 
 static bool hop_by_hop(const char *name)
 {
-    static const char *const names[] = {"connection", "keep-alive", "proxy-authenticate",
-                                        "proxy-authorization", "te", "trailer",
-                                        "transfer-encoding", "upgrade", "content-length", "date"};
+    static const char *const names[] = {"connection",
+                                        "keep-alive",
+                                        "proxy-authenticate",
+                                        "proxy-authorization",
+                                        "te",
+                                        "trailer",
+                                        "transfer-encoding",
+                                        "upgrade",
+                                        "content-length",
+                                        "date"};
     for (size_t i = 0; i < HKS_ARRAY_LEN(names); i++) {
         if (strcasecmp(name, names[i]) == 0)
             return true;
@@ -409,8 +416,17 @@ void api_handle_fn_url(request *req)
         return;
     }
     snprintf(job->method, sizeof(job->method), "%s", req->method);
-    /* the raw URI minus "/fn/<id>": the path and query the function sees */
-    const char *rest = req->raw_uri + 4 + strlen(req->fn_id);
+    /* the raw URI minus "/fn/<id>": the path and query the function sees (an id spelled with
+     * escapes is not a function id) */
+    size_t id_len = strlen(req->fn_id);
+    if (strncmp(req->raw_uri, "/fn/", 4) != 0 ||
+        strncmp(req->raw_uri + 4, req->fn_id, id_len) != 0 ||
+        !strchr("/?", req->raw_uri[4 + id_len] ? req->raw_uri[4 + id_len] : '/')) {
+        fail(req, 404, "not_found", "no such function");
+        api_request_wait_end(req);
+        return;
+    }
+    const char *rest = req->raw_uri + 4 + id_len;
     bool bare = *rest == '\0' || *rest == '?';
     if (asprintf(&job->target, "%s%s", bare ? "/" : "", rest) < 0)
         job->target = NULL;
@@ -466,8 +482,8 @@ void api_handle_invoke(request *req)
     json_t *body = json_object_get(in, "body");
     json_t *encoding_json = json_object_get(in, "body_encoding");
     const char *encoding = encoding_json ? json_string_value(encoding_json) : "utf8";
-    static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
-                                          "OPTIONS"};
+    static const char *const methods[] = {"GET",   "HEAD",   "POST",   "PUT",
+                                          "PATCH", "DELETE", "OPTIONS"};
     bool method_ok = false;
     for (size_t i = 0; method && i < HKS_ARRAY_LEN(methods); i++)
         method_ok = method_ok || strcmp(method, methods[i]) == 0;

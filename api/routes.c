@@ -4,17 +4,20 @@
 #include <string.h>
 
 #define FN_URL(method)                                                                             \
-    {method, "/fn/{id}/{path}", "functions:invoke", false, api_handle_fn_url, "fn", ROUTE_INVOKE}
+    {                                                                                              \
+        method, "/fn/{id}/{path}", "functions:invoke", false, api_handle_fn_url, "fn",             \
+            ROUTE_INVOKE                                                                           \
+    }
 
 static const route routes[] = {
     {"POST", "/internal/v1/operations/execute", "functions:execute", true, api_handle_execute,
      "execute", ROUTE_PLAIN},
-    {"POST", "/internal/v1/operations/deploy-function", "functions:deploy", true,
-     api_handle_deploy, "deploy-function", ROUTE_PLAIN},
+    {"POST", "/internal/v1/operations/deploy-function", "functions:deploy", true, api_handle_deploy,
+     "deploy-function", ROUTE_PLAIN},
     {"POST", "/internal/v1/operations/invoke-function", "functions:invoke", false,
      api_handle_invoke, "invoke-function", ROUTE_INVOKE},
-    {"POST", "/internal/v1/operations/delete-function", "functions:delete", true,
-     api_handle_delete, "delete-function", ROUTE_PLAIN},
+    {"POST", "/internal/v1/operations/delete-function", "functions:delete", true, api_handle_delete,
+     "delete-function", ROUTE_PLAIN},
     {"GET", "/internal/v1/functions", "functions:read", false, api_handle_functions_list,
      "functions", ROUTE_PLAIN},
     {"GET", "/internal/v1/functions/{id}", "functions:read", false, api_handle_function_get,

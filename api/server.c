@@ -182,8 +182,7 @@ static bool authorize(api_server *s, request *req)
     time_t now = time(NULL);
     int verified = 0;
     pthread_rwlock_rdlock(&s->keys_lock);
-    if (!api_token_cache_get(&s->tokens, token, token_len, now, s->rules.leeway_s,
-                             &req->claims)) {
+    if (!api_token_cache_get(&s->tokens, token, token_len, now, s->rules.leeway_s, &req->claims)) {
         verified = hks_jwt_verify(s->keys, &s->rules, token, token_len, now, &req->claims, &err);
         if (verified == 0)
             api_token_cache_put(&s->tokens, token, token_len, &req->claims);

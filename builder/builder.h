@@ -20,8 +20,10 @@ typedef struct bld_extract_limits {
 void bld_extract_limits_default(bld_extract_limits *l);
 
 typedef struct bld_extract_stats {
-    size_t files, dirs, links; /* links: symlinks and hardlinks */
-    uint64_t bytes;            /* file bytes written */
+    size_t files;   /* regular files */
+    size_t dirs;    /* directory entries (parents made for a deeper entry are not counted) */
+    size_t links;   /* symlinks and hardlinks */
+    uint64_t bytes; /* file bytes written */
 } bld_extract_stats;
 
 /* Extract a tar or tar.gz held in memory into dest_dir, which exists and is empty (it is refused

@@ -79,13 +79,58 @@ static void extract_release(extract *x)
         tdestroy(x->known, free);
 }
 
-/* Names come from the uploader: messages get them without control characters, and bounded. */
+static bool is_control(char c)
+{
+    return (unsigned char)c < 0x20 || c == 0x7f;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong forms, no surrogates), or
+ * 0 when there is none. */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+    size_t len = 0;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80; /* no overlong form */
+        hi = c == 0xed ? 0x9f : 0xbf; /* no surrogate */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80; /* no overlong form */
+        hi = c == 0xf4 ? 0x8f : 0xbf; /* nothing past U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    }
+    return len;
+}
+
+/* Names come from the uploader and end up in logs and JSON errors: messages get them bounded,
+ * with '?' for control characters and bytes that are not UTF-8. */
 static void show(const char *raw, char *out, size_t size)
 {
-    const char *p = raw ? raw : "";
+    const unsigned char *p = (const unsigned char *)(raw ? raw : "");
     size_t n = 0;
-    for (; *p && n + 4 < size; p++)
-        out[n++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    while (*p) {
+        size_t len = *p >= 0x80 ? utf8_len(p) : 1;
+        if (n + (len ? len : 1) + 4 > size)
+            break;
+        if (len > 1) {
+            memcpy(out + n, p, len);
+            n += len;
+            p += len;
+        } else {
+            out[n++] = len == 0 || is_control((char)*p) ? '?' : (char)*p;
+            p++;
+        }
+    }
     if (*p) {
         memcpy(out + n, "...", 3);
         n += 3;
@@ -148,11 +193,6 @@ static uint64_t stream_cap(const bld_extract_limits *l)
         __builtin_add_overflow(slack, l->max_total_bytes, &cap))
         return UINT64_MAX;
     return cap;
-}
-
-static bool is_control(char c)
-{
-    return (unsigned char)c < 0x20 || c == 0x7f;
 }
 
 /* "./a//b/" -> "a/b" into out (NAME_MAX_BYTES + 1), *depth its components. Returns NULL, or why

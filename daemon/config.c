@@ -879,9 +879,9 @@ json_t *hksd_config_to_json(const hksd_config *cfg)
                              "max_connections", (json_int_t)cfg->max_connections,
                              "per_ip_connections", (json_int_t)cfg->per_ip_connections,
                              "connection_timeout_s", (json_int_t)cfg->connection_timeout_s);
-    json_t *functions = json_pack("{s:I, s:I, s:I}", "idle_s", (json_int_t)cfg->function_idle_s,
-                                  "max_functions", (json_int_t)cfg->max_functions,
-                                  "max_instances", (json_int_t)cfg->max_instances);
+    json_t *functions =
+        json_pack("{s:I, s:I, s:I}", "idle_s", (json_int_t)cfg->function_idle_s, "max_functions",
+                  (json_int_t)cfg->max_functions, "max_instances", (json_int_t)cfg->max_instances);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:s}", "listen", listen,
                      "state_dir", cfg->state_dir, "root", cfg->root, "policies_dir",
                      cfg->policies_dir, "keys_dir", cfg->keys_dir, "backend", cfg->backend, "pool",

@@ -57,8 +57,8 @@ typedef enum hksd_failure {
 } hksd_failure;
 
 typedef struct hksd_fn_spec {
-    const char *name;    /* checked by the edge: 1-63 of [a-z0-9-], a letter first */
-    const char *runtime; /* a known runtime */
+    const char *name;     /* checked by the edge: 1-63 of [a-z0-9-], a letter first */
+    const char *runtime;  /* a known runtime */
     const rt_file *files; /* the code; or an archive: */
     size_t n_files;
     const void *archive; /* a tar.gz of a Knative Functions project, extracted safely */
@@ -100,17 +100,16 @@ typedef struct hksd_lease {
 /* Called exactly once per hksd_fn_acquire: with failure 0 and a lease, or a hksd_failure and a
  * message. It may run before hksd_fn_acquire returns, or later on another thread; it must not
  * block. */
-typedef void (*hksd_lease_cb)(void *ctx, int failure, const hksd_lease *lease,
-                              const char *message);
+typedef void (*hksd_lease_cb)(void *ctx, int failure, const hksd_lease *lease, const char *message);
 /* Ask for an instance with room for one more request: a ready one, or one being started (cold
  * start) when all are full and max_scale allows; otherwise the request waits, in a bounded queue
  * (full: HKSD_FAIL_BUSY), for room. */
 void hksd_fn_acquire(hksd *d, const char *project, const char *id, hksd_lease_cb cb, void *ctx);
 
 typedef struct hksd_fn_outcome {
-    int http_status;     /* the function's answer; 0 when there was none */
-    bool timed_out;      /* the per-request timeout passed: the instance is replaced */
-    bool failed;         /* no answer (connection refused or cut) */
+    int http_status; /* the function's answer; 0 when there was none */
+    bool timed_out;  /* the per-request timeout passed: the instance is replaced */
+    bool failed;     /* no answer (connection refused or cut) */
     uint64_t duration_us;
 } hksd_fn_outcome;
 

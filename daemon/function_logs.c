@@ -78,8 +78,7 @@ static bool ascii(const char *text, size_t len)
     return true;
 }
 
-void fn_log_line(function *fn, const char *stream, unsigned instance, const char *text,
-                 size_t len)
+void fn_log_line(function *fn, const char *stream, unsigned instance, const char *text, size_t len)
 {
     char *clean = NULL;
     if (!ascii(text, len)) {
@@ -98,7 +97,8 @@ void fn_log_line(function *fn, const char *stream, unsigned instance, const char
     struct tm tm;
     gmtime_r(&now.tv_sec, &tm);
     size_t n = strftime(out, 64, "{\"ts\":\"%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(out + n, 96, ".%03ldZ\",\"stream\":\"%s\",\"instance\":\"i-%u\",\"line\":\"",
+    n += (size_t)snprintf(out + n, 96,
+                          ".%03ldZ\",\"stream\":\"%s\",\"instance\":\"i-%u\",\"line\":\"",
                           now.tv_nsec / 1000000, stream, instance);
     n += json_escape(text, len, out + n);
     memcpy(out + n, "\"}\n", 3);

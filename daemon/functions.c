@@ -163,7 +163,8 @@ static function *function_from_record(fn_manager *fm, json_t *record, hks_error 
     size_t n = 0;
     json_object_foreach(env, key, value)
     {
-        if (json_is_string(value) && asprintf(&fn->env[n], "%s=%s", key, json_string_value(value)) >= 0)
+        if (json_is_string(value) &&
+            asprintf(&fn->env[n], "%s=%s", key, json_string_value(value)) >= 0)
             n++;
     }
     fn->refs = 1; /* the list's */
@@ -173,8 +174,7 @@ static function *function_from_record(fn_manager *fm, json_t *record, hks_error 
 static function *find_function(fn_manager *fm, const char *project, const char *id)
 {
     for (function *f = fm->functions; f; f = f->next) {
-        if (strcmp(f->id, id) == 0 && (!project || strcmp(f->project, project) == 0) &&
-            !f->removed)
+        if (strcmp(f->id, id) == 0 && (!project || strcmp(f->project, project) == 0) && !f->removed)
             return f;
     }
     return NULL;
@@ -204,10 +204,10 @@ static json_t *public_view(const function *fn)
     json_object_set_new(v, "status", json_string(fn->removed ? "deleting" : "ready"));
     json_object_set_new(v, "created_at", json_string(created));
     json_object_set_new(v, "expires_at", json_string(expires));
-    json_object_set_new(v, "instances", json_pack("{s:I,s:I,s:I,s:I}", "running",
-                                                  (json_int_t)running, "ready", (json_int_t)ready,
-                                                  "starting", (json_int_t)starting, "busy",
-                                                  (json_int_t)busy));
+    json_object_set_new(v, "instances",
+                        json_pack("{s:I,s:I,s:I,s:I}", "running", (json_int_t)running, "ready",
+                                  (json_int_t)ready, "starting", (json_int_t)starting, "busy",
+                                  (json_int_t)busy));
     json_object_set_new(v, "invocations", json_integer((json_int_t)fn->invocations));
     json_object_set_new(v, "errors", json_integer((json_int_t)fn->errors));
     json_object_set_new(v, "timeouts", json_integer((json_int_t)fn->timeouts));
@@ -245,9 +245,9 @@ static void audit_removal(fn_manager *fm, const function *fn, const hksd_caller 
 {
     json_t *record = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "request_id",
                                caller && caller->request_id ? caller->request_id : "", "sub",
-                               caller && caller->sub ? caller->sub : "hksd", "project",
-                               fn->project, "action", action, "function_id", fn->id, "runtime",
-                               fn->runtime, "code_sha256", fn->code_sha256, "result", reason);
+                               caller && caller->sub ? caller->sub : "hksd", "project", fn->project,
+                               "action", action, "function_id", fn->id, "runtime", fn->runtime,
+                               "code_sha256", fn->code_sha256, "result", reason);
     hks_error err = {0};
     if (record && hksd_audit(fm->d, record, &err) < 0)
         log_event("error", "audit", fn->id, err.msg);
@@ -347,7 +347,8 @@ static void remove_orphans(fn_manager *fm, json_t *records)
         json_t *r;
         json_array_foreach(records, i, r)
         {
-            claimed = claimed || strcmp(json_string_value(json_object_get(r, "id")), e->d_name) == 0;
+            claimed =
+                claimed || strcmp(json_string_value(json_object_get(r, "id")), e->d_name) == 0;
         }
         if (claimed)
             continue;
@@ -370,13 +371,14 @@ static void reconcile(fn_manager *fm, json_t *records)
         hks_error err = {0};
         function *fn = function_from_record(fm, record, &err);
         if (!fn) {
-            log_event("error", "function record not restored", json_string_value(json_object_get(record, "id")), err.msg);
+            log_event("error", "function record not restored",
+                      json_string_value(json_object_get(record, "id")), err.msg);
             continue;
         }
         struct stat st;
-        const char *reason = fn->expires_at <= now                  ? "expired while hksd was down"
+        const char *reason = fn->expires_at <= now         ? "expired while hksd was down"
                              : stat(fn->code_dir, &st) < 0 ? "its code directory is missing"
-                                                                      : NULL;
+                                                           : NULL;
         if (reason) {
             fn->removed = true;
             remove_files(fm, fn);
@@ -397,8 +399,7 @@ static void reconcile(fn_manager *fm, json_t *records)
     }
 }
 
-int fn_manager_start(fn_manager *fm, hksd *d, rt_pool *pool, const hksd_config *cfg,
-                     hks_error *err)
+int fn_manager_start(fn_manager *fm, hksd *d, rt_pool *pool, const hksd_config *cfg, hks_error *err)
 {
     memset(fm, 0, sizeof(*fm));
     fm->d = d;
@@ -513,16 +514,18 @@ static int check_layout(const char *code_dir, const char *runtime, hks_error *er
     if (strcmp(runtime, "python") == 0) {
         snprintf(path, sizeof(path), "%s/function/func.py", code_dir);
         if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-            return hks_fail(err, 0, "a python function needs function/func.py (the Knative "
-                                    "Functions layout); give \"code\" to have it written there");
+            return hks_fail(err, 0,
+                            "a python function needs function/func.py (the Knative "
+                            "Functions layout); give \"code\" to have it written there");
         return 0;
     }
     snprintf(path, sizeof(path), "%s/index.js", code_dir);
     char manifest[PATH_MAX + 64];
     snprintf(manifest, sizeof(manifest), "%s/package.json", code_dir);
     if ((stat(path, &st) < 0 || !S_ISREG(st.st_mode)) && stat(manifest, &st) < 0)
-        return hks_fail(err, 0, "a node function needs index.js (or a package.json naming its "
-                                "main file)");
+        return hks_fail(err, 0,
+                        "a node function needs index.js (or a package.json naming its "
+                        "main file)");
     return 0;
 }
 
@@ -555,8 +558,8 @@ static int write_code(fn_manager *fm, const hksd_fn_spec *spec, const char *code
     return check_layout(code_dir, spec->runtime, err) < 0 ? HKSD_FAIL_INVALID : 0;
 }
 
-int fn_deploy(fn_manager *fm, const hksd_caller *caller, const hksd_fn_spec *spec,
-              json_t **view, hks_error *err)
+int fn_deploy(fn_manager *fm, const hksd_caller *caller, const hksd_fn_spec *spec, json_t **view,
+              hks_error *err)
 {
     pthread_mutex_lock(&fm->lock);
     bool full = fm->n_functions >= fm->cfg->max_functions;
@@ -626,11 +629,11 @@ int fn_deploy(fn_manager *fm, const hksd_caller *caller, const hksd_fn_spec *spe
     fn_callbacks_run(owed);
     atomic_fetch_add(&fm->deployed_total, 1);
 
-    json_t *audit = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:I,s:s}", "request_id", caller->request_id, "sub",
-        caller->sub, "project", caller->project, "action", "function.deploy", "function_id", id,
-        "runtime", spec->runtime, "code_sha256", sha, "limits", spec->limits_json, "ttl_seconds",
-        (json_int_t)spec->ttl_s, "result", "ok");
+    json_t *audit =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:I,s:s}", "request_id", caller->request_id,
+                  "sub", caller->sub, "project", caller->project, "action", "function.deploy",
+                  "function_id", id, "runtime", spec->runtime, "code_sha256", sha, "limits",
+                  spec->limits_json, "ttl_seconds", (json_int_t)spec->ttl_s, "result", "ok");
     hks_error audit_err = {0};
     if (audit && hksd_audit(fm->d, audit, &audit_err) < 0)
         log_event("error", "audit", id, audit_err.msg);
@@ -730,9 +733,9 @@ void fn_log_unwatch(fn_manager *fm, unsigned long watch)
 
 void fn_count_invocation(fn_manager *fm, const hksd_fn_outcome *o)
 {
-    int cls = o->timed_out                                     ? 1
+    int cls = o->timed_out                                    ? 1
               : o->http_status >= 200 && o->http_status < 600 ? o->http_status / 100
-                                                               : 0;
+                                                              : 0;
     atomic_fetch_add(&fm->invocations_by_class[cls], 1);
     double s = (double)o->duration_us / 1e6;
     for (size_t i = 0; i < HKS_ARRAY_LEN(inv_bounds_s); i++) {

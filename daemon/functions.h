@@ -13,9 +13,9 @@
 
 #include <pthread.h>
 
-#define FN_MAX_WAITERS      64    /* requests waiting for room, per function: beyond, 429 */
-#define FN_START_TIMEOUT_MS 30000 /* an instance not ready by then is killed */
-#define FN_STOP_GRACE_MS    10000 /* a graceful stop not done by then is a kill */
+#define FN_MAX_WAITERS      64         /* requests waiting for room, per function: beyond, 429 */
+#define FN_START_TIMEOUT_MS 30000      /* an instance not ready by then is killed */
+#define FN_STOP_GRACE_MS    10000      /* a graceful stop not done by then is a kill */
 #define FN_LOG_MAX_BYTES    (8u << 20) /* then logs.ndjson becomes logs.ndjson.1 */
 
 typedef struct function function;
@@ -32,7 +32,8 @@ typedef struct fn_instance {
     unsigned no; /* "i-<no>" in logs */
     long long sbx_id;
     inst_state state;
-    bool ended; /* its sandbox is gone */
+    bool ended;          /* its sandbox is gone */
+    bool launching;      /* its start is being sent (unlocked): not freed meanwhile */
     bool cold_unclaimed; /* started for a waiting request that has not been served yet */
     char socket_path[108];
     unsigned in_flight;
@@ -167,10 +168,10 @@ void fn_logs_stop(fn_manager *fm);
 /* Open (or reopen) the function's log file. */
 int fn_log_open(function *fn, hks_error *err);
 /* One line in the function's log (any thread; takes the log lock). */
-void fn_log_line(function *fn, const char *stream, unsigned instance, const char *text,
-                 size_t len);
-/* Pipes for an instance's stdout and stderr, read by the log thread: out_w and err_w get the ends for the
- * sandbox (the caller closes them once handed over). Takes a reference on fn (fm->lock held). */
+void fn_log_line(function *fn, const char *stream, unsigned instance, const char *text, size_t len);
+/* Pipes for an instance's stdout and stderr, read by the log thread: out_w and err_w get the ends
+ * for the sandbox (the caller closes them once handed over). Takes a reference on fn (fm->lock
+ * held). */
 int fn_log_attach(function *fn, unsigned instance, int *out_w, int *err_w, hks_error *err);
 void fn_log_wake_watchers(fn_manager *fm, const char *fn_id);
 

@@ -140,8 +140,9 @@ static int listen_socket(fn_manager *fm, char *path, size_t size, hks_error *err
     int n = snprintf(path, size, "%s/%lu.sock", fm->sock_root, ++fm->next_socket);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     if (n < 0 || (size_t)n >= size || (size_t)n >= sizeof(addr.sun_path))
-        return hks_fail(err, ENAMETOOLONG, "instance socket under %s (the state directory's path "
-                                           "is too long for a Unix socket)",
+        return hks_fail(err, ENAMETOOLONG,
+                        "instance socket under %s (the state directory's path "
+                        "is too long for a Unix socket)",
                         fm->sock_root);
     memcpy(addr.sun_path, path, (size_t)n + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -291,7 +292,7 @@ static void instance_ended(fn_instance *inst, const sbx_result *result, fn_callb
             fn_fail_waiters(fn, HKSD_FAIL_START, message, owed);
         }
     }
-    if (inst->in_flight == 0)
+    if (inst->in_flight == 0 && !inst->launching)
         free_instance(inst);
 }
 
@@ -324,25 +325,26 @@ void fn_launch_pending(fn_manager *fm)
         hks_error err = {0};
         long long id = 0;
         if (inst->state == INST_STARTING && !fn->removed && !fm->stopping) {
-            rt_serve_request req = {.runtime = fn->runtime,
-                                    .code_dir = fn->code_dir,
-                                    .env = fn->env,
-                                    .limits = &(sbx_limits){0},
-                                    .listen_fd = l->listen_fd,
-                                    .stdout_fd = l->out_w,
-                                    .stderr_fd = l->err_w,
-                                    .events = {.on_ready = on_ready, .on_end = on_end, .ctx = inst}};
+            rt_serve_request req = {
+                .runtime = fn->runtime,
+                .code_dir = fn->code_dir,
+                .env = fn->env,
+                .limits = &(sbx_limits){0},
+                .listen_fd = l->listen_fd,
+                .stdout_fd = l->out_w,
+                .stderr_fd = l->err_w,
+                .events = {.on_ready = on_ready, .on_end = on_end, .ctx = inst}};
             sbx_limits limits = fn->limits;
             /* the instance lives until stopped: the per-request timeout is the proxy's, and
              * CPU is bounded by its bandwidth (cpus), not by a total */
             limits.wall_ms = 7ULL * 24 * 3600 * 1000;
             limits.cpu_ms = 7ULL * 24 * 3600 * 1000;
             req.limits = &limits;
-            inst->fn->refs++; /* held across the unlocked send */
+            inst->launching = true; /* its events may come before the send returns */
             pthread_mutex_unlock(&fm->lock);
             rc = rt_serve_start(fm->pool, &req, &id, &err);
             pthread_mutex_lock(&fm->lock);
-            fn_unref(fn);
+            inst->launching = false;
         } else {
             rc = hks_fail(&err, 0, "stopped before it started");
         }
@@ -352,8 +354,12 @@ void fn_launch_pending(fn_manager *fm)
         free(l);
         if (rc == 0) {
             inst->sbx_id = id;
-            if (inst->state == INST_STOPPING)
+            if (inst->ended) {
+                if (inst->in_flight == 0)
+                    free_instance(inst);
+            } else if (inst->state == INST_STOPPING) {
                 rt_serve_stop(fm->pool, id, false);
+            }
             continue;
         }
         /* no sandbox: no event will come; end it here */
@@ -412,8 +418,9 @@ void fn_instances_tick(function *fn, uint64_t now_us, fn_callback **owed)
            fm->n_instances < fm->cfg->max_instances) {
         hks_error err = {0};
         if (fn_instance_start(fn, false, &err) < 0) {
-            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"min_scale instance\",\"function\":"
-                            "\"%s\",\"error\":\"%s\"}\n",
+            fprintf(stderr,
+                    "{\"level\":\"error\",\"msg\":\"min_scale instance\",\"function\":"
+                    "\"%s\",\"error\":\"%s\"}\n",
                     fn->id, err.msg);
             break;
         }

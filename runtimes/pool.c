@@ -318,7 +318,8 @@ static void on_spawner_message(rt_pool *pool)
                 pool->pooled[s->runtime]--;
                 epoll_ctl(pool->epfd, EPOLL_CTL_DEL, s->control, NULL);
                 rt_slot_unlink(pool, s);
-                fprintf(stderr, "hks-pool: %s sandbox: %s\n", rt_runtimes[s->runtime].name, s->error);
+                fprintf(stderr, "hks-pool: %s sandbox: %s\n", rt_runtimes[s->runtime].name,
+                        s->error);
                 rt_slot_free(s);
             }
         }

@@ -35,18 +35,18 @@ int rt_serve_start(rt_pool *pool, const rt_serve_request *req, long long *instan
     snprintf(launcher_host, sizeof(launcher_host), "%s/runtimes/%s", pool->root, rt->name);
     snprintf(launcher_inside, sizeof(launcher_inside), LAUNCHER_DIR "/%s", rt->launcher);
     /* fds inside: 0 /dev/null, 1 and 2 the output fds, 3 the listening socket, 4 control */
-    json_t *env = json_pack("[s,s,s,s,s,s]", "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp",
-                            "LANG=C.UTF-8", "HKS_LISTEN_FD=3", "HKS_CONTROL_FD=4",
-                            "NODE_ENV=production");
+    json_t *env =
+        json_pack("[s,s,s,s,s,s]", "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8",
+                  "HKS_LISTEN_FD=3", "HKS_CONTROL_FD=4", "NODE_ENV=production");
     size_t n_env = 0;
     for (char *const *e = req->env; e && *e && n_env < MAX_SERVE_ENV; e++, n_env++)
         json_array_append_new(env, json_string(*e));
-    json_t *msg = json_pack(
-        "{s:s,s:I,s:s,s:[s,s,s],s:o,s:s,s:[{s:s,s:s},{s:s,s:s}],s:o,s:s,s:i}", "op", "run", "id",
-        (json_int_t)s->id, "profile", PROFILE_NAME, "argv", rt->interpreter, launcher_inside,
-        "serve", "env", env, "cwd", "/code", "mounts", "source", launcher_host, "target",
-        LAUNCHER_DIR, "source", req->code_dir, "target", "/code", "limits",
-        rt_limits_json(req->limits), "output", "direct", "pass_fds", 2);
+    json_t *msg =
+        json_pack("{s:s,s:I,s:s,s:[s,s,s],s:o,s:s,s:[{s:s,s:s},{s:s,s:s}],s:o,s:s,s:i}", "op",
+                  "run", "id", (json_int_t)s->id, "profile", PROFILE_NAME, "argv", rt->interpreter,
+                  launcher_inside, "serve", "env", env, "cwd", "/code", "mounts", "source",
+                  launcher_host, "target", LAUNCHER_DIR, "source", req->code_dir, "target", "/code",
+                  "limits", rt_limits_json(req->limits), "output", "direct", "pass_fds", 2);
     if (!msg) {
         close(control[0]);
         close(control[1]);

@@ -497,10 +497,9 @@ int sbx_run_start(const sbx_config *cfg, sbx_run **out, hks_error *err)
 
     int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, report_pipe[2] = {-1, -1},
         sync_sock[2] = {-1, -1};
-    if ((cfg->output == SBX_OUTPUT_DIRECT ? direct_output(cfg, out_pipe, err_pipe, err)
-                                          : (make_pipe(out_pipe, err) < 0 ? -1
-                                                                          : make_pipe(err_pipe, err))) <
-            0 ||
+    if ((cfg->output == SBX_OUTPUT_DIRECT
+             ? direct_output(cfg, out_pipe, err_pipe, err)
+             : (make_pipe(out_pipe, err) < 0 ? -1 : make_pipe(err_pipe, err))) < 0 ||
         make_pipe(report_pipe, err) < 0 || make_sync_socket(sync_sock, err) < 0) {
         int *all[] = {out_pipe, err_pipe, report_pipe, sync_sock};
         for (size_t i = 0; i < HKS_ARRAY_LEN(all); i++) {

@@ -50,8 +50,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
                 __builtin_trap();
         }
         if (s->ttl_s < 1 || s->ttl_s > policy.ttl_max_s || s->max_scale < 1 ||
-            s->max_scale > DEPLOY_MAX_SCALE || s->min_scale > s->max_scale ||
-            s->concurrency < 1 || s->concurrency > DEPLOY_MAX_CONCURRENCY ||
+            s->max_scale > DEPLOY_MAX_SCALE || s->min_scale > s->max_scale || s->concurrency < 1 ||
+            s->concurrency > DEPLOY_MAX_CONCURRENCY ||
             s->limits.memory_bytes > policy.maxima.memory_bytes ||
             s->limits.wall_ms > policy.maxima.wall_ms)
             __builtin_trap();

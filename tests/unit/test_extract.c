@@ -73,7 +73,9 @@ static buf make_tar(const tentry *entries, size_t n, bool gzip)
             archive_entry_set_rdev(e, makedev(1, 3));
         bool data = !t->symlink && !t->hardlink && (!t->type || t->type == AE_IFREG);
         archive_entry_set_size(e, data ? (la_int64_t)t->len : 0);
-        assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+        /* WARN: a name not in the locale's charset, written as raw bytes (pax hdrcharset) */
+        int r = archive_write_header(a, e);
+        assert_true(r == ARCHIVE_OK || r == ARCHIVE_WARN);
         for (size_t done = 0; data && done < t->len;) {
             size_t chunk = t->len - done < sizeof(zeros) ? t->len - done : sizeof(zeros);
             const char *src = t->data ? t->data + done : zeros;
@@ -331,6 +333,11 @@ static void names_that_leave_the_tree_are_refused(void **state)
     REFUSED(NULL, "archive entry '.': names the tree itself", {".", .data = "x", .len = 1});
     REFUSED(NULL, "archive entry 'a?b': name contains a control character",
             {"a\nb", .data = "x", .len = 1});
+    /* names in messages stay valid UTF-8 (they end up in JSON errors) */
+    REFUSED(NULL, "archive entry 'bad?name/../../x': path leaves the tree",
+            {"bad\xffname/../../x", .data = "x", .len = 1});
+    REFUSED(NULL, "archive entry 'h\xc3\xa9/../../x': path leaves the tree",
+            {"h\xc3\xa9/../../x", .data = "x", .len = 1});
     char deep[200] = "d";
     for (int i = 1; i < 33; i++)
         snprintf(deep + strlen(deep), sizeof(deep) - strlen(deep), "/d");

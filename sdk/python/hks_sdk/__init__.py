@@ -1,15 +1,26 @@
 """Python SDK of HKS Functions (hksd's internal operations API). Standard library only.
 
+    import hks_sdk
+    print(hks_sdk.functions.execute(code="print('hi')").stdout)   # $HKS_URL, $HKS_TOKEN
+
     from hks_sdk import Client
-    r = Client().functions.execute("print('hi')")
+    client = Client()
+    r = client.functions.execute("print('hi')")
     print(r.ok, r.stdout)
+
+    with client.functions.temporary(code=HANDLER) as fn:   # deleted when the block ends
+        print(fn.url, fn.invoke({"x": 1}).json())
 """
 
-from .client import Client, Functions
-from .errors import HksAuthError, HksConnectionError, HksError, HksRateLimited
-from .models import ExecutionResult
+from . import functions
+from .client import Client, Functions, LogStream, pack_directory, parse_ttl
+from .errors import (HksAuthError, HksConnectionError, HksError, HksFunctionError, HksNotFound,
+                     HksRateLimited, HksTimeout, HksUnavailable)
+from .models import ExecutionResult, Function, InvocationResult
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "Functions", "ExecutionResult", "HksError", "HksAuthError", "HksRateLimited",
-           "HksConnectionError", "__version__"]
+__all__ = ["Client", "Functions", "functions", "Function", "ExecutionResult", "InvocationResult",
+           "HksError", "HksAuthError", "HksNotFound", "HksRateLimited", "HksFunctionError",
+           "HksUnavailable", "HksTimeout", "HksConnectionError", "LogStream", "pack_directory", "parse_ttl",
+           "__version__"]

@@ -1,22 +1,41 @@
 """The HKS Functions client (standard library only)."""
 
 import base64
+import contextlib
+import datetime
+import http.client
+import io
 import json
+import math
 import os
+import re
 import socket
+import tarfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
-from .errors import HksAuthError, HksConnectionError, HksError, HksRateLimited
-from .models import ExecutionResult
+from .errors import (HksAuthError, HksConnectionError, HksError, HksFunctionError, HksNotFound,
+                     HksRateLimited, HksTimeout, HksUnavailable)
+from .models import Body, ExecutionResult, Function, InvocationResult, Query, Since
 
 USER_AGENT = "hks-sdk-python/0.1"
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 FileContent = Union[str, bytes]
 FilesArg = Union[Mapping[str, FileContent], Sequence[Mapping[str, Any]]]
+# the bytes of a .tar.gz, or the path of one or of a project directory
+ArchiveArg = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"]
+# seconds, a timedelta or a string like "10m"
+TtlArg = Union[int, float, str, datetime.timedelta]
+
+
+_ERRORS: Dict[int, Type[HksError]] = {
+    401: HksAuthError, 403: HksAuthError, 404: HksNotFound, 502: HksFunctionError,
+    503: HksUnavailable, 504: HksTimeout,
+}
 
 
 def _retry_after(value: Optional[str]) -> Optional[float]:
@@ -104,8 +123,26 @@ class Client:
     def request(self, method: str, path: str, body: Optional[Any] = None,
                 timeout: Optional[float] = None) -> Any:
         """Send one request; return the parsed JSON body of a 2xx answer or raise HksError."""
+        resp, request_id = self._open(method, path, body, timeout)
+        try:
+            with resp:
+                payload = resp.read()
+                rid = resp.headers.get("X-Request-Id") or request_id
+        except (socket.timeout, ConnectionError, OSError) as e:
+            raise self._network_error(e, request_id, timeout if timeout is not None else self.timeout) from e
+        if not payload:
+            return None
+        try:
+            return json.loads(payload)
+        except ValueError:
+            raise HksError("response is not JSON", 200, "bad_response", {}, rid) from None
+
+    def _open(self, method: str, path: str, body: Optional[Any] = None, timeout: Optional[float] = None,
+              accept: str = "application/json", wait: bool = False) -> Tuple[Any, str]:
+        """Send one request; return the open response of a 2xx answer (and the request id) or
+        raise HksError. ``wait``: no timeout at all (a log that is followed)."""
         request_id = uuid.uuid4().hex
-        headers = {"User-Agent": USER_AGENT, "X-Request-Id": request_id, "Accept": "application/json"}
+        headers = {"User-Agent": USER_AGENT, "X-Request-Id": request_id, "Accept": accept}
         if self.token:
             headers["Authorization"] = "Bearer " + self.token
         data = None
@@ -113,25 +150,26 @@ class Client:
             data = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
         req = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
+        t = None if wait else (timeout if timeout is not None else self.timeout)
         try:
-            with urllib.request.urlopen(req, timeout=timeout if timeout is not None else self.timeout) as resp:
-                payload = resp.read()
-                rid = resp.headers.get("X-Request-Id") or request_id
+            resp = urllib.request.urlopen(req, timeout=t) if t is not None else urllib.request.urlopen(req)
         except urllib.error.HTTPError as e:
             try:
                 payload = e.read()
             except Exception:  # noqa: BLE001 - a broken body still yields an HksError
                 payload = b""
+            finally:
+                e.close()
             raise self._error(e.code, e.headers, payload, request_id) from None
         except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise HksConnectionError("cannot reach %s: %s" % (self.url, reason), request_id) from e
-        if not payload:
-            return None
-        try:
-            return json.loads(payload)
-        except ValueError:
-            raise HksError("response is not JSON", 200, "bad_response", {}, rid) from None
+            raise self._network_error(e, request_id, t) from e
+        return resp, request_id
+
+    def _network_error(self, e: BaseException, request_id: str, timeout: Optional[float]) -> HksConnectionError:
+        reason = getattr(e, "reason", e)
+        if isinstance(reason, socket.timeout) or isinstance(e, socket.timeout):
+            return HksConnectionError("no answer from %s within %ss" % (self.url, timeout), request_id)
+        return HksConnectionError("cannot reach %s: %s" % (self.url, reason), request_id)
 
     @staticmethod
     def _error(status: int, headers: Any, payload: bytes, request_id: str) -> HksError:
@@ -151,13 +189,13 @@ class Client:
         if status == 429:
             ra = _retry_after(headers.get("Retry-After") if headers is not None else None)
             return HksRateLimited(message, status, code, details, rid, retry_after=ra)
-        if status in (401, 403):
-            return HksAuthError(message, status, code, details, rid)
-        return HksError(message, status, code, details, rid)
+        cls = _ERRORS.get(status, HksError)
+        return cls(message, status, code, details, rid)
 
 
 class Functions:
-    """``client.functions``: run code."""
+    """``client.functions``: run code once (``execute``), or deploy functions that serve HTTP
+    (``deploy``, ``temporary``, ``get``, ``list``, ``invoke``, ``logs``, ``follow_logs``, ``delete``)."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
@@ -186,11 +224,7 @@ class Functions:
             body["args"] = [str(a) for a in args]
         if env is not None:
             body["env"] = {str(k): str(v) for k, v in env.items()}
-        lim: Dict[str, Any] = dict(limits or {})
-        if timeout is not None:
-            lim["wall_ms"] = max(1, int(round(float(timeout) * 1000)))
-        if memory_mb is not None:
-            lim["memory_mb"] = int(memory_mb)
+        lim = _limits(limits, timeout, memory_mb)
         if lim:
             body["limits"] = lim
         # the HTTP call must outlive the execution's own wall-clock limit
@@ -204,3 +238,356 @@ class Functions:
         if not isinstance(doc, dict):
             raise HksError("unexpected execute response", 200, "bad_response")
         return ExecutionResult.from_dict(doc)
+
+    # ------------------------------------------------------------------ deployed functions
+
+    def deploy(self, code: Optional[str] = None, runtime: str = "python", files: Optional[FilesArg] = None,
+               archive: Optional[ArchiveArg] = None, name: Optional[str] = None,
+               env: Optional[Mapping[str, str]] = None, ttl: Optional[TtlArg] = None,
+               memory_mb: Optional[int] = None, timeout: Optional[float] = None,
+               limits: Optional[Mapping[str, Any]] = None, min_scale: Optional[int] = None,
+               max_scale: Optional[int] = None, concurrency: Optional[int] = None) -> Function:
+        """Deploy a function (Knative Functions layout) and return it; it serves HTTP until it is
+        deleted or its ``ttl`` runs out.
+
+        The code is exactly one of ``code`` (one string: ``function/func.py`` for python,
+        ``index.js`` for node), ``files`` (as for ``execute``) or ``archive`` (the bytes of a
+        ``.tar.gz``, the path of one, or the path of a project directory, packed here without
+        ``.git``, ``node_modules`` and ``__pycache__``).
+
+        ``ttl``: seconds, a ``timedelta`` or a string like ``"90s"``, ``"10m"``, ``"1h30m"``,
+        ``"1d"`` (-> ``ttl_seconds``). ``timeout``: the per-request timeout in seconds
+        (-> ``limits.wall_ms``); ``memory_mb`` -> ``limits.memory_mb``; both override ``limits``.
+        """
+        body: Dict[str, Any] = {"runtime": runtime}
+        if name is not None:
+            body["name"] = name
+        if code is not None:
+            body["code"] = code
+        if files is not None:
+            body["files"] = _encode_files(files)
+        if archive is not None:
+            body["archive"] = base64.b64encode(_archive_bytes(archive)).decode("ascii")
+        if env is not None:
+            body["env"] = {str(k): str(v) for k, v in env.items()}
+        lim = _limits(limits, timeout, memory_mb)
+        if lim:
+            body["limits"] = lim
+        if ttl is not None:
+            body["ttl_seconds"] = parse_ttl(ttl)
+        for key, value in (("min_scale", min_scale), ("max_scale", max_scale), ("concurrency", concurrency)):
+            if value is not None:
+                body[key] = int(value)
+        doc = self._client.request("POST", "/internal/v1/operations/deploy-function", body)
+        return Function(self, _record(doc))
+
+    @contextlib.contextmanager
+    def temporary(self, **deploy_kwargs: Any) -> Iterator[Function]:
+        """``with client.functions.temporary(code=...) as fn:`` deploys a function (the arguments
+        of ``deploy``) and deletes it when the block ends, normally or by an exception (which
+        propagates; a failure to delete then is logged, not raised over it)."""
+        fn = self.deploy(**deploy_kwargs)
+        with fn:
+            yield fn
+
+    def get(self, id: str) -> Function:
+        """The function ``id`` (HksNotFound if it does not exist, or not in the token's project)."""
+        return Function(self, self._get_record(id))
+
+    def list(self) -> List[Function]:
+        """The functions of the token's project."""
+        doc = self._client.request("GET", "/internal/v1/functions")
+        items = doc.get("functions") if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            raise HksError("unexpected list response", 200, "bad_response")
+        return [Function(self, _record(r)) for r in items]
+
+    def delete(self, id: str, missing_ok: bool = False) -> bool:
+        """Delete the function ``id``: True when deleted. An unknown id raises HksNotFound, or
+        returns False with ``missing_ok``."""
+        try:
+            self._client.request("POST", "/internal/v1/operations/delete-function", {"id": _fn_id(id)})
+        except HksNotFound:
+            if missing_ok:
+                return False
+            raise
+        return True
+
+    def invoke(self, id: str, body: Body = None, method: str = "POST", path: str = "/",
+               query: Optional[Query] = None, headers: Optional[Mapping[str, str]] = None,
+               timeout: Optional[float] = None, _wall_ms: Any = None) -> InvocationResult:
+        """Send one HTTP request to the function ``id`` and return its answer.
+
+        ``body``: ``str`` (sent as is), ``bytes`` (sent base64-encoded, arrives as the same bytes)
+        or a ``dict``/``list`` (sent as JSON with ``content-type: application/json`` unless
+        ``headers`` names one). ``query``: ``"a=1&b=2"`` or a mapping. ``timeout``: seconds to wait
+        for hksd's answer; by default the client's timeout, and for ``Function.invoke`` at least
+        the function's ``limits.wall_ms`` plus 30 s, so that an invocation past its limit
+        surfaces as hksd's HksTimeout rather than as a client-side HksConnectionError.
+
+        The function's own 4xx/5xx is ``result.status``. hksd's errors raise: HksNotFound (404),
+        HksRateLimited (429), HksFunctionError (502), HksUnavailable (503), HksTimeout (504).
+        """
+        req: Dict[str, Any] = {"id": _fn_id(id), "method": method.upper()}
+        if not path.startswith("/"):
+            path = "/" + path
+        req["path"] = path
+        if query is not None:
+            q = query if isinstance(query, str) else urllib.parse.urlencode(
+                [(k, v) for k, v in query.items()], doseq=True)
+            q = q[1:] if q.startswith("?") else q
+            if q:
+                req["query"] = q
+        hdrs = {str(k): str(v) for k, v in (headers or {}).items()}
+        if body is not None:
+            if isinstance(body, (dict, list)):
+                if not any(k.lower() == "content-type" for k in hdrs):
+                    hdrs["content-type"] = "application/json"
+                req["body"] = json.dumps(body)
+            elif isinstance(body, str):
+                req["body"] = body
+            elif isinstance(body, (bytes, bytearray, memoryview)):
+                req["body"] = base64.b64encode(bytes(body)).decode("ascii")
+                req["body_encoding"] = "base64"
+            else:
+                raise TypeError("body must be str, bytes, dict or list, not %s" % type(body).__name__)
+        if hdrs:
+            req["headers"] = hdrs
+        http_timeout = timeout
+        if http_timeout is None:
+            http_timeout = self._client.timeout
+            try:
+                if _wall_ms is not None:
+                    http_timeout = max(http_timeout, float(_wall_ms) / 1000.0 + 30.0)
+            except (TypeError, ValueError):
+                pass
+        doc = self._client.request("POST", "/internal/v1/operations/invoke-function", req,
+                                   timeout=http_timeout)
+        if not isinstance(doc, dict) or "status" not in doc:
+            raise HksError("unexpected invoke response", 200, "bad_response")
+        return InvocationResult.from_dict(doc)
+
+    def logs(self, id: str, since: Since = None, tail: Optional[int] = None) -> List[Dict[str, Any]]:
+        """The function's log so far: ``[{"ts", "stream": "stdout"|"stderr"|"system", "instance",
+        "line"}, ...]``, oldest first. ``since``: a datetime, unix seconds or an RFC 3339 string;
+        ``tail``: only the last N lines."""
+        resp, request_id = self._client._open("GET", _logs_path(id, since, tail, False),
+                                              accept="application/x-ndjson")
+        try:
+            with resp:
+                payload = resp.read()
+        except (socket.timeout, ConnectionError, OSError) as e:
+            raise self._client._network_error(e, request_id, self._client.timeout) from e
+        return [doc for doc in map(_log_line, payload.splitlines()) if doc is not None]
+
+    def follow_logs(self, id: str, since: Since = None, tail: Optional[int] = None,
+                    timeout: Optional[float] = None) -> "LogStream":
+        """An iterator of the function's log lines: those written so far, then new ones as they
+        come, until hksd ends the stream (the function was deleted or reaped, or hksd stops).
+
+        The request is sent at once (an unknown id raises HksNotFound here, not at the first
+        line). ``timeout``: at most this many seconds of silence (then HksConnectionError);
+        default: wait as long as it takes. ``.close()`` (or a ``with`` block) ends it early::
+
+            with fn.follow_logs() as lines:
+                for line in lines:
+                    print(line["stream"], line["line"])
+        """
+        resp, request_id = self._client._open("GET", _logs_path(id, since, tail, True), timeout=timeout,
+                                              accept="application/x-ndjson", wait=timeout is None)
+        return LogStream(self._client, resp, request_id, timeout)
+
+    def _get_record(self, id: str) -> Dict[str, Any]:
+        return _record(self._client.request("GET", "/internal/v1/functions/" + _quote(_fn_id(id))))
+
+
+class LogStream:
+    """The open NDJSON stream of ``follow_logs``: iterate it for ``{"ts", "stream", "instance",
+    "line"}`` dicts; it ends when hksd ends the stream or on ``close()``."""
+
+    def __init__(self, client: Client, resp: Any, request_id: str, timeout: Optional[float]) -> None:
+        self._client = client
+        self._resp = resp
+        self.request_id = request_id
+        self._timeout = timeout
+        self.closed = False
+
+    def __iter__(self) -> "LogStream":
+        return self
+
+    def __next__(self) -> Dict[str, Any]:
+        while not self.closed:
+            try:
+                raw = self._resp.readline()
+            except (socket.timeout, ConnectionError, OSError) as e:
+                self.close()
+                raise self._client._network_error(e, self.request_id, self._timeout) from e
+            except (http.client.IncompleteRead, ValueError):
+                raw = b""  # hksd went away mid-chunk, or the stream was closed: it is over
+            if not raw:
+                self.close()
+                break
+            doc = _log_line(raw)
+            if doc is not None:
+                return doc
+        raise StopIteration
+
+    def close(self) -> None:
+        """Close the stream (hksd sees the client go away)."""
+        if not self.closed:
+            self.closed = True
+            self._resp.close()
+
+    def __enter__(self) -> "LogStream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------- helpers of deploy and invoke
+
+# directories never packed from a project directory
+SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__"})
+
+_TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_TTL_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+
+
+def parse_ttl(ttl: TtlArg) -> int:
+    """Seconds (int or float), a ``timedelta`` or a string (``"45"``, ``"90s"``, ``"10m"``,
+    ``"1h30m"``, ``"2d"``) as whole seconds (rounded up)."""
+    if isinstance(ttl, bool):
+        raise TypeError("ttl must be seconds, a timedelta or a string like '10m'")
+    if isinstance(ttl, datetime.timedelta):
+        seconds = ttl.total_seconds()
+    elif isinstance(ttl, (int, float)):
+        seconds = float(ttl)
+    elif isinstance(ttl, str):
+        text = ttl.strip().lower()
+        try:
+            seconds = float(text)
+        except ValueError:
+            pos, seconds = 0, 0.0
+            for m in _TTL_RE.finditer(text):
+                if text[pos:m.start()].strip():
+                    break
+                seconds += float(m.group(1)) * _TTL_UNITS[m.group(2)]
+                pos = m.end()
+            if pos == 0 or text[pos:].strip():
+                raise ValueError("ttl %r: use seconds or a duration like '90s', '10m', '1h30m', '2d'"
+                                 % ttl) from None
+    else:
+        raise TypeError("ttl must be seconds, a timedelta or a string like '10m', not %s" % type(ttl).__name__)
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        raise ValueError("ttl %r is not a number of seconds" % (ttl,))
+    return int(math.ceil(seconds))
+
+
+def _limits(limits: Optional[Mapping[str, Any]], timeout: Optional[float],
+            memory_mb: Optional[int]) -> Dict[str, Any]:
+    lim: Dict[str, Any] = dict(limits or {})
+    if timeout is not None:
+        lim["wall_ms"] = max(1, int(round(float(timeout) * 1000)))
+    if memory_mb is not None:
+        lim["memory_mb"] = int(memory_mb)
+    return lim
+
+
+def pack_directory(directory: Union[str, "os.PathLike[str]"]) -> bytes:
+    """A ``.tar.gz`` of a project directory, names relative to it, without ``.git``,
+    ``node_modules`` and ``__pycache__`` (at any depth); symbolic links are packed as links (hksd
+    refuses those that point outside the project). Owners are not recorded."""
+    root = os.fspath(directory)
+    if not os.path.isdir(root):
+        raise NotADirectoryError("not a directory: %s" % root)
+
+    def clean(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+            rel_dir = os.path.relpath(dirpath, root)
+            # directories (their own entries: empty ones are kept), then files; a linked
+            # directory is packed as a link, not walked
+            for name in dirnames + sorted(filenames):
+                full = os.path.join(dirpath, name)
+                arcname = name if rel_dir == "." else os.path.join(rel_dir, name)
+                tar.add(full, arcname=arcname.replace(os.sep, "/"), recursive=False, filter=clean)
+            dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+    return buf.getvalue()
+
+
+def _archive_bytes(archive: ArchiveArg) -> bytes:
+    if isinstance(archive, (bytes, bytearray, memoryview)):
+        return bytes(archive)
+    if isinstance(archive, (str, os.PathLike)):
+        path = os.fspath(archive)
+        if os.path.isdir(path):
+            return pack_directory(path)
+        with open(path, "rb") as f:  # a .tar.gz file
+            return f.read()
+    raise TypeError("archive must be the bytes of a .tar.gz or a path, not %s" % type(archive).__name__)
+
+
+def _record(doc: Any) -> Dict[str, Any]:
+    if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
+        raise HksError("unexpected function record", 200, "bad_response")
+    return doc
+
+
+def _fn_id(id: Any) -> str:
+    if isinstance(id, Function):
+        return id.id
+    if not isinstance(id, str) or not id:
+        raise TypeError("a function id (fn-...) is required")
+    return id
+
+
+def _quote(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
+
+
+def _since(since: Since) -> str:
+    if isinstance(since, datetime.datetime):
+        if since.tzinfo is None:
+            since = since.astimezone()  # a naive datetime is local time
+        u = since.astimezone(datetime.timezone.utc)
+        return u.strftime("%Y-%m-%dT%H:%M:%S") + ".%03dZ" % (u.microsecond // 1000)
+    if isinstance(since, bool):
+        raise TypeError("since must be a datetime, unix seconds or an RFC 3339 string")
+    if isinstance(since, int):
+        return str(since)
+    if isinstance(since, float):
+        return _since(datetime.datetime.fromtimestamp(since, datetime.timezone.utc))
+    if isinstance(since, str):
+        return since
+    raise TypeError("since must be a datetime, unix seconds or an RFC 3339 string")
+
+
+def _logs_path(id: str, since: Since, tail: Optional[int], follow: bool) -> str:
+    params = []
+    if follow:
+        params.append(("follow", "true"))
+    if since is not None:
+        params.append(("since", _since(since)))
+    if tail is not None:
+        params.append(("tail", str(int(tail))))
+    path = "/internal/v1/functions/%s/logs" % _quote(_fn_id(id))
+    return path + ("?" + urllib.parse.urlencode(params) if params else "")
+
+
+def _log_line(raw: bytes) -> Optional[Dict[str, Any]]:
+    """One NDJSON line as a dict; None for a blank line or one that is not a JSON object."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None

@@ -1,4 +1,14 @@
-"""Exceptions raised by the HKS SDK."""
+"""Exceptions raised by the HKS SDK.
+
+HksError
+  +- HksAuthError        401, 403
+  +- HksNotFound         404
+  +- HksRateLimited      429 (retry_after)
+  +- HksFunctionError    502 bad_gateway
+  +- HksUnavailable      503
+  +- HksTimeout          504 timeout
+  +- HksConnectionError  hksd unreachable (status 0)
+"""
 
 from typing import Any, Dict, Optional
 
@@ -55,3 +65,25 @@ class HksConnectionError(HksError):
 
     def __init__(self, message: str, request_id: Optional[str] = None) -> None:
         super().__init__(message, 0, "connection_error", {}, request_id)
+
+
+class HksNotFound(HksError):
+    """404 ``not_found``: no such route, or no such function (unknown, deleted, reaped, or of
+    another project: hksd never answers 403 for another project's function)."""
+
+
+class HksFunctionError(HksError):
+    """502 ``bad_gateway``: hksd could not get an answer from the function (its instance could not
+    start, crashed while serving the request, or answered more than 16 MiB).
+
+    A function's *own* 4xx/5xx answer is not an exception: it is ``InvocationResult.status``.
+    """
+
+
+class HksUnavailable(HksError):
+    """503 ``unavailable``: the sandboxes (or a function's instance) cannot be used right now;
+    retrying later may work."""
+
+
+class HksTimeout(HksError):
+    """504 ``timeout``: a function invocation ran past the function's ``limits.wall_ms``."""
