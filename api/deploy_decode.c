@@ -132,7 +132,7 @@ int api_decode_deploy(json_t *in, const hksd_policy_limits *policy, deploy_input
         return api_invalid(e, "limits", "%s", err.msg);
     out->spec.limits_json = limits_in_policy_units(&out->spec.limits);
 
-    json_int_t ttl, max_scale, min_scale, concurrency;
+    json_int_t ttl = 0, max_scale = 0, min_scale = 0, concurrency = 0;
     if (count_field(e, in, "ttl_seconds", 1, (json_int_t)policy->ttl_max_s,
                     (json_int_t)policy->ttl_default_s, &ttl) < 0 ||
         count_field(e, in, "max_scale", 1, DEPLOY_MAX_SCALE, 2, &max_scale) < 0 ||

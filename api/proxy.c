@@ -17,6 +17,7 @@ struct proxy_job {
     hksd_lease lease;
     bool leased;
     bool json_answer; /* invoke-function: the answer wrapped in JSON */
+    bool retried;     /* sent again after an instance refused the connection */
     char method[16];
     char *target; /* path and query for the instance */
     struct curl_slist *headers;
@@ -191,8 +192,24 @@ static void answer(proxy_job *job, CURLcode rc, hksd_fn_outcome *outcome)
                        (double)outcome->duration_us / 1000.0, "cold_start", job->lease.cold));
 }
 
+static void on_lease(void *ctx, int failure, const hksd_lease *lease, const char *message);
+
 static void finish(api_proxy *p, proxy_job *job, CURLcode rc)
 {
+    if (rc == CURLE_COULDNT_CONNECT && job->leased && !job->retried) {
+        /* the instance died before the daemon heard of it; nothing reached it, so another
+         * instance (or a fresh one) may take the request */
+        hksd_fn_outcome not_sent = {.not_sent = true};
+        hksd_fn_release(p->daemon, &job->lease, &not_sent);
+        job->leased = false;
+        job->retried = true;
+        job->status = 0;
+        job->answer_len = 0;
+        job->too_large = false;
+        json_array_clear(job->answer_headers);
+        hksd_fn_acquire(p->daemon, job->req->claims.project, job->req->fn_id, on_lease, job->req);
+        return;
+    }
     hksd_fn_outcome outcome = {0};
     answer(job, rc, &outcome);
     if (job->leased)
@@ -268,7 +285,8 @@ static int start_transfer(api_proxy *p, proxy_job *job)
     if (!easy)
         return -1;
     job->easy = easy;
-    job->answer_headers = json_array();
+    if (!job->answer_headers)
+        job->answer_headers = json_array();
     char url[4096];
     snprintf(url, sizeof(url), "http://function%s", job->target);
     curl_easy_setopt(easy, CURLOPT_URL, url);

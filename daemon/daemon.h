@@ -109,7 +109,8 @@ void hksd_fn_acquire(hksd *d, const char *project, const char *id, hksd_lease_cb
 typedef struct hksd_fn_outcome {
     int http_status; /* the function's answer; 0 when there was none */
     bool timed_out;  /* the per-request timeout passed: the instance is replaced */
-    bool failed;     /* no answer (connection refused or cut) */
+    bool failed;     /* no answer (connection refused or cut): the instance is replaced */
+    bool not_sent;   /* nothing reached the instance (sent again elsewhere): not counted */
     uint64_t duration_us;
 } hksd_fn_outcome;
 

@@ -58,10 +58,12 @@ static size_t json_escape(const char *text, size_t len, char *out)
             out[o++] = '\\';
             out[o++] = (char)c;
         } else if (c < 0x20) {
-            memcpy(out + o, "\\u00", 4);
-            out[o + 4] = hex[c >> 4];
-            out[o + 5] = hex[c & 15];
-            o += 6;
+            out[o++] = '\\';
+            out[o++] = 'u';
+            out[o++] = '0';
+            out[o++] = '0';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
         } else {
             out[o++] = (char)c;
         }
@@ -220,11 +222,16 @@ int fn_log_attach(function *fn, unsigned instance, int *out_w, int *err_w, hks_e
     for (int s = 0; s < 2; s++) {
         *srcs[s] = (log_source){.fn = fn, .instance = instance, .stream = streams[s]};
         srcs[s]->fd = pipes[s][0];
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = srcs[s]};
+        if (epoll_ctl(fm->log_epfd, EPOLL_CTL_ADD, srcs[s]->fd, &ev) < 0) {
+            /* not read: the instance's output on this stream is dropped, not blocked on */
+            close(srcs[s]->fd);
+            free(srcs[s]);
+            continue;
+        }
         fn->refs++;
         fm->log_sources++;
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = srcs[s]};
-        epoll_ctl(fm->log_epfd, EPOLL_CTL_ADD, srcs[s]->fd, &ev);
-    }
+    } // NOLINT(clang-analyzer-unix.Malloc): the epoll set owns each source until its EOF
     *out_w = pipes[0][1];
     *err_w = pipes[1][1];
     return 0;

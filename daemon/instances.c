@@ -440,6 +440,20 @@ void fn_release(fn_manager *fm, hksd_lease *lease, const hksd_fn_outcome *o)
     pthread_mutex_lock(&fm->lock);
     inst->in_flight--;
     inst->last_used_us = hks_now_us();
+    if ((o->failed || o->not_sent) && !inst->ended && inst->state != INST_STOPPING) {
+        /* no HTTP answer at all: the instance is gone or broken; do not send it more */
+        fn_log_line(fn, "system", inst->no, "instance did not answer: replaced", 33);
+        fn_instance_stop(inst, false);
+    }
+    if (o->not_sent) {
+        if (inst->ended && inst->in_flight == 0)
+            free_instance(inst);
+        fn_serve_waiters(fn, &owed);
+        fn_unref(fn);
+        pthread_mutex_unlock(&fm->lock);
+        fn_callbacks_run(owed);
+        return;
+    }
     fn->invocations++;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);

@@ -1110,6 +1110,45 @@ async function serve() {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // hks-sandbox answers SIGTERM by killing the sandbox: a host stops a sandboxed function
+  // gracefully with {"op":"stop"} on the control socket, as the python launcher takes it
+  if (process.env.HKS_CONTROL_FD) watchControl(Number(process.env.HKS_CONTROL_FD), () => onSignal('stop'));
+}
+
+// Read {"op":"stop"} datagrams from the control socket in the event loop (a libuv pipe handle,
+// as one-shot mode reads "go"); without node's internal pipe binding only SIGTERM stops.
+function watchControl(fd, onStop) {
+  let h = null;
+  try {
+    const pw = process.binding('pipe_wrap');
+    const sw = process.binding('stream_wrap');
+    h = new pw.Pipe(pw.constants.SOCKET);
+    if (h.open(fd) !== 0) {
+      h.close();
+      return;
+    }
+    const buf = Buffer.allocUnsafe(4096); // {"op":"stop"} and nothing bigger
+    h.useUserBuffer(buf);
+    h.onread = () => {
+      const n = sw.streamBaseState[sw.kReadBytesOrError];
+      if (n <= 0) {
+        h.readStop();
+        h.close();
+        return;
+      }
+      let msg = null;
+      try {
+        msg = JSON.parse(buf.toString('utf8', 0, n));
+      } catch (_) {
+        // not a message of ours
+      }
+      if (msg && msg.op === 'stop') onStop();
+    };
+    if (h.readStart() !== 0) h.close();
+    else h.unref(); // the control socket alone keeps no one alive
+  } catch (_) {
+    if (h) h.close();
+  }
 }
 
 // The function module of dir: package.json "main", else index.js / index.mjs / index.cjs.
