@@ -231,8 +231,9 @@ int fn_log_attach(function *fn, unsigned instance, int *out_w, int *err_w, hks_e
         }
         fn->refs++;
         fm->log_sources++;
-    } // NOLINT(clang-analyzer-unix.Malloc): the epoll set owns each source until its EOF
-    *out_w = pipes[0][1];
+    }
+    /* the epoll set owns each source until its EOF (log_main frees it) */
+    *out_w = pipes[0][1]; // NOLINT(clang-analyzer-unix.Malloc)
     *err_w = pipes[1][1];
     return 0;
 }
