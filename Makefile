@@ -152,12 +152,16 @@ check-policies: $(BUILD)/hks-sandbox
 run: deps
 	$(MAKE) all
 	@token=$$($(BUILD)/hksd token --sub dev --project demo --ttl 1h \
-	  --scope "functions:execute functions:read") || exit 1; \
+	  --scope "functions:execute functions:deploy functions:invoke functions:delete functions:read") || exit 1; \
 	echo; echo "hksd on http://127.0.0.1:8080 (Ctrl-C stops it). A token for the next hour:"; \
 	echo; echo "  export HKS_TOKEN=$$token"; echo; \
 	echo "Run code once:"; echo; \
 	echo "  curl -s -H \"Authorization: Bearer \$$HKS_TOKEN\" http://127.0.0.1:8080/internal/v1/operations/execute \\"; \
 	echo "       -d '{\"runtime\": \"python\", \"code\": \"print(6 * 7)\"}'"; echo; \
+	echo "Deploy a function (the answer has its url), then invoke it:"; echo; \
+	echo "  curl -s -H \"Authorization: Bearer \$$HKS_TOKEN\" http://127.0.0.1:8080/internal/v1/operations/deploy-function \\"; \
+	echo "       -d '{\"runtime\": \"node\", \"ttl_seconds\": 600, \"code\": \"module.exports = { handle: async (ctx, body) => ({ hello: body }) };\"}'"; \
+	echo "  curl -s -H \"Authorization: Bearer \$$HKS_TOKEN\" -H 'Content-Type: application/json' -d '{\"x\": 1}' URL"; echo; \
 	exec $(BUILD)/hksd
 
 bench: bench-sandbox bench-execute bench-api
@@ -165,6 +169,7 @@ bench: bench-sandbox bench-execute bench-api
 bench-api: deps
 	$(MAKE) all
 	bench/api.sh
+	bench/function_url.sh
 
 bench-execute: deps
 	$(MAKE) all
