@@ -518,7 +518,10 @@ void hksd_config_defaults(hksd_config *cfg, const char *root)
     cfg->jwt_leeway_s = 30;
     cfg->jwt_max_lifetime_s = 3600;
     cfg->max_body_bytes = 32 * MIB;
-    cfg->threads = 4;
+    /* libmicrohttpd's threads: one per core, up to 4 (more only add context switches: slow
+     * requests are suspended, not waited on) */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->threads = cores < 1 ? 1 : cores > 4 ? 4 : (unsigned)cores;
     cfg->max_connections = 256;
     cfg->per_ip_connections = 64;
     cfg->connection_timeout_s = 120;

@@ -64,7 +64,7 @@ typedef struct hksd_config {
     char jwt_issuer[128], jwt_audience[128]; /* "hksd", "hks-internal" */
     long jwt_leeway_s, jwt_max_lifetime_s;   /* 30, 3600 */
     size_t max_body_bytes;                   /* 32 MiB */
-    unsigned threads, max_connections, per_ip_connections, connection_timeout_s; /* 4,256,64,120 */
+    unsigned threads, max_connections, per_ip_connections, connection_timeout_s; /* cores<=4,256,64,120 */
     char log_level[16]; /* "debug", "info" (default), "warn" or "error" */
     /* deployed functions: an instance idle this long stops (scale to zero, down to min_scale);
      * at most max_functions deployed and max_instances running on this host */
