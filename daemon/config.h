@@ -64,11 +64,15 @@ typedef struct hksd_config {
     char jwt_issuer[128], jwt_audience[128]; /* "hksd", "hks-internal" */
     long jwt_leeway_s, jwt_max_lifetime_s;   /* 30, 3600 */
     size_t max_body_bytes;                   /* 32 MiB */
-    unsigned threads, max_connections, per_ip_connections, connection_timeout_s; /* cores<=4,256,64,120 */
-    char log_level[16]; /* "debug", "info" (default), "warn" or "error" */
+    unsigned threads, max_connections, per_ip_connections,
+        connection_timeout_s; /* cores<=4,256,64,120 */
+    char log_level[16];       /* "debug", "info" (default), "warn" or "error" */
     /* deployed functions: an instance idle this long stops (scale to zero, down to min_scale);
      * at most max_functions deployed and max_instances running on this host */
     unsigned function_idle_s, max_functions, max_instances; /* 60, 256, 32 */
+    /* the audit log is rotated at this size, keeping this many rotated files */
+    size_t audit_rotate_bytes; /* 64 MiB; 0: never */
+    unsigned audit_keep;       /* 10 */
 } hksd_config;
 
 /* The defaults, for a checkout or installation at root (NULL: "."). */
@@ -82,6 +86,7 @@ void hksd_config_defaults(hksd_config *cfg, const char *root);
  *    "http":{"max_body_bytes":33554432,"threads":4,"max_connections":256,
  *            "per_ip_connections":64,"connection_timeout_s":120},
  *    "functions":{"idle_s":60,"max_functions":256,"max_instances":32},
+ *    "audit":{"rotate_bytes":67108864,"keep":10},
  *    "log_level":"info","_comment":S}
  * max_body_bytes also takes a size ("32M"), *_s a duration ("1h", whole seconds). Duplicate and
  * unknown keys are refused, types and ranges checked; err names the file and the field. Changing

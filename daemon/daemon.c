@@ -1,6 +1,7 @@
 /* hksd's core: starts the pools, probes the runtimes, runs executions with audit and metrics. */
 #include "daemon.h"
 
+#include "audit_log.h"
 #include "functions.h"
 
 #include <fcntl.h>
@@ -36,9 +37,7 @@ struct hksd {
     hksd_policy_limits policy;
     rt_pool *pool;
     json_t *runtimes;
-    char audit_path[PATH_MAX + 16];
-    int audit_fd;
-    pthread_mutex_t audit_lock;
+    hksd_audit_log *audit;
     status_counts executions[RT_MAX_RUNTIMES];
     pthread_mutex_t routes_lock;
     route_counter routes[MAX_ROUTE_COUNTERS];
@@ -116,8 +115,6 @@ int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err)
     if (!d)
         return hks_fail(err, ENOMEM, "hksd");
     d->cfg = *cfg;
-    d->audit_fd = -1;
-    pthread_mutex_init(&d->audit_lock, NULL);
     pthread_mutex_init(&d->routes_lock, NULL);
     pthread_rwlock_init(&d->policy_lock, NULL);
     char path[PATH_MAX + 32];
@@ -125,12 +122,11 @@ int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err)
     if (hksd_policy_limits_load(path, &d->policy, err) < 0 ||
         make_private_dir(cfg->state_dir, err) < 0)
         goto fail;
-    snprintf(d->audit_path, sizeof(d->audit_path), "%s/audit.log", cfg->state_dir);
-    d->audit_fd = open(d->audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (d->audit_fd < 0) {
-        hks_fail(err, errno, "open the audit log %s", d->audit_path);
+    char audit_path[PATH_MAX + 16];
+    snprintf(audit_path, sizeof(audit_path), "%s/audit.log", cfg->state_dir);
+    if (hksd_audit_log_open(audit_path, cfg->audit_rotate_bytes, cfg->audit_keep, &d->audit, err) <
+        0)
         goto fail;
-    }
     d->runtimes = probe_runtimes(cfg, err);
     if (!d->runtimes)
         goto fail;
@@ -168,9 +164,7 @@ void hksd_stop(hksd *d)
     if (d->functions_started)
         fn_manager_free(&d->functions);
     json_decref(d->runtimes);
-    if (d->audit_fd >= 0)
-        close(d->audit_fd);
-    pthread_mutex_destroy(&d->audit_lock);
+    hksd_audit_log_close(d->audit);
     pthread_mutex_destroy(&d->routes_lock);
     pthread_rwlock_destroy(&d->policy_lock);
     free(d);
@@ -220,33 +214,9 @@ bool hksd_ready(const hksd *d)
     return d->pool != NULL;
 }
 
-static void iso_time(char *out, size_t size)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
 int hksd_audit(hksd *d, json_t *record, hks_error *err)
 {
-    char ts[40];
-    iso_time(ts, sizeof(ts));
-    json_object_set_new(record, "ts", json_string(ts));
-    cleanup_free char *line = json_dumps(record, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!line)
-        return hks_fail(err, ENOMEM, "audit record");
-    size_t len = strlen(line);
-    line[len] = '\n';
-    pthread_mutex_lock(&d->audit_lock);
-    /* one write per record (O_APPEND), then fsync: a record is whole or absent after a crash */
-    int rc = hks_write_all(d->audit_fd, line, len + 1) == 0 && fdatasync(d->audit_fd) == 0
-                 ? 0
-                 : hks_fail(err, errno, "write the audit log %s", d->audit_path);
-    pthread_mutex_unlock(&d->audit_lock);
-    return rc;
+    return hksd_audit_log_append(d->audit, record, err);
 }
 
 void hksd_code_digest(const rt_file *files, size_t n_files, char hex[65])

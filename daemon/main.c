@@ -1,5 +1,6 @@
 /* hksd: the HKS Functions daemon. */
 #include "../api/api.h"
+#include "commands.h"
 
 #include <getopt.h>
 #include <libgen.h>
@@ -196,14 +197,21 @@ int main(int argc, char **argv)
 {
     hksd_config cfg;
     bool print_config = false;
-    bool token = argc > 1 && strcmp(argv[1], "token") == 0;
-    if (token) {
+    const char *sub = argc > 1 ? argv[1] : "";
+    if (strcmp(sub, "token") == 0 || strcmp(sub, "build") == 0 || strcmp(sub, "push") == 0 ||
+        strcmp(sub, "audit") == 0) {
         char root[PATH_MAX];
         find_root(root, sizeof(root));
         hksd_config_defaults(&cfg, root);
         hks_error err = {0};
         if (hksd_config_apply_env(&cfg, environ, &err) < 0)
             die("configuration", err.msg);
+        if (strcmp(sub, "build") == 0)
+            return hksd_cmd_build(&cfg, argc - 1, argv + 1);
+        if (strcmp(sub, "push") == 0)
+            return hksd_cmd_push(&cfg, argc - 1, argv + 1);
+        if (strcmp(sub, "audit") == 0)
+            return hksd_cmd_audit(&cfg, argc - 1, argv + 1);
         return token_command(&cfg, argc - 1, argv + 1);
     }
     configure(&cfg, argc, argv, &print_config);
