@@ -89,16 +89,11 @@ int api_decode_deploy(json_t *in, const hksd_policy_limits *policy, deploy_input
     static const char *const known[] = {"name",      "runtime",   "code",       "files",
                                         "archive",   "env",       "limits",     "ttl_seconds",
                                         "min_scale", "max_scale", "concurrency"};
+    const char *unknown = api_unknown_field(in, known, HKS_ARRAY_LEN(known));
+    if (unknown)
+        return api_invalid(e, unknown, "unknown field '%s'", unknown);
     const char *key;
     json_t *value;
-    json_object_foreach(in, key, value)
-    {
-        bool ok = false;
-        for (size_t i = 0; i < HKS_ARRAY_LEN(known) && !ok; i++)
-            ok = strcmp(key, known[i]) == 0;
-        if (!ok)
-            return api_invalid(e, key, "unknown field '%s'", key);
-    }
     json_t *name = json_object_get(in, "name");
     if (name && (!json_is_string(name) || !valid_name(json_string_value(name))))
         return api_invalid(e, "name",

@@ -72,6 +72,21 @@ char *api_base64_encode(const void *data, size_t len)
 }
 
 /* Fills the response with a 422 naming field and returns -1. */
+const char *api_unknown_field(json_t *in, const char *const *known, size_t n_known)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(in, key, value)
+    {
+        bool ok = false;
+        for (size_t i = 0; i < n_known && !ok; i++)
+            ok = strcmp(key, known[i]) == 0;
+        if (!ok)
+            return key;
+    }
+    return NULL;
+}
+
 int api_invalid(decode_error *e, const char *field, const char *fmt, ...)
 {
     char message[512];
@@ -162,16 +177,11 @@ int api_decode_execute(json_t *in, const hksd_policy_limits *policy_in, const rt
     const hksd_policy_limits policy = *policy_in;
     static const char *const known[] = {"runtime", "code", "files", "entry",
                                         "stdin",   "args", "env",   "limits"};
+    const char *unknown = api_unknown_field(in, known, HKS_ARRAY_LEN(known));
+    if (unknown)
+        return api_invalid(e, unknown, "unknown field '%s'", unknown);
     const char *key;
     json_t *value;
-    json_object_foreach(in, key, value)
-    {
-        bool ok = false;
-        for (size_t i = 0; i < HKS_ARRAY_LEN(known) && !ok; i++)
-            ok = strcmp(key, known[i]) == 0;
-        if (!ok)
-            return api_invalid(e, key, "unknown field '%s'", key);
-    }
     const char *runtime = json_string_value(json_object_get(in, "runtime"));
     if (!runtime)
         return api_invalid(e, "runtime", "runtime is required (python or node)");

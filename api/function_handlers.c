@@ -4,22 +4,6 @@
 
 #include <string.h>
 
-/* The body as a JSON object, or a 400 already in req->resp. */
-static json_t *body_object(request *req)
-{
-    json_error_t jerr;
-    json_t *in = json_loadb(req->body ? req->body : "", req->len, JSON_REJECT_DUPLICATES, &jerr);
-    if (in && json_is_object(in))
-        return in;
-    api_error(req, 400, "malformed_json",
-              in ? "the body must be a JSON object" : "the body is not valid JSON",
-              in ? NULL
-                 : json_pack("{s:s,s:i,s:i}", "reason", jerr.text, "line", jerr.line, "column",
-                             jerr.column));
-    json_decref(in);
-    return NULL;
-}
-
 static void daemon_error(request *req, int failure, const char *message)
 {
     switch (failure) {
@@ -81,7 +65,7 @@ static json_t *with_url(request *req, json_t *view)
 
 void api_handle_deploy(request *req)
 {
-    json_auto_t *in = body_object(req);
+    json_auto_t *in = api_body_object(req);
     if (!in)
         return;
     hksd_policy_limits policy;
@@ -111,17 +95,14 @@ void api_handle_deploy(request *req)
 
 void api_handle_delete(request *req)
 {
-    json_auto_t *in = body_object(req);
+    json_auto_t *in = api_body_object(req);
     if (!in)
         return;
-    const char *key;
-    json_t *value;
-    json_object_foreach(in, key, value)
-    {
-        if (strcmp(key, "id") != 0) {
-            api_error(req, 422, "invalid", "unknown field", json_pack("{s:s}", "field", key));
-            return;
-        }
+    static const char *const known[] = {"id"};
+    const char *unknown = api_unknown_field(in, known, 1);
+    if (unknown) {
+        api_error(req, 422, "invalid", "unknown field", json_pack("{s:s}", "field", unknown));
+        return;
     }
     const char *id = json_string_value(json_object_get(in, "id"));
     if (!id) {

@@ -14,19 +14,27 @@ static json_t *execute_result(const char *id, const rt_runtime *rt, const rt_exe
     return o;
 }
 
-void api_handle_execute(request *req)
+/* The body as a JSON object, or a 400 already in req->resp. */
+json_t *api_body_object(request *req)
 {
     json_error_t jerr;
     json_t *in = json_loadb(req->body ? req->body : "", req->len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!in || !json_is_object(in)) {
-        api_error(req, 400, "malformed_json",
-                  in ? "the body must be a JSON object" : "the body is not valid JSON",
-                  in ? NULL
-                     : json_pack("{s:s,s:i,s:i}", "reason", jerr.text, "line", jerr.line, "column",
-                                 jerr.column));
-        json_decref(in);
+    if (in && json_is_object(in))
+        return in;
+    api_error(req, 400, "malformed_json",
+              in ? "the body must be a JSON object" : "the body is not valid JSON",
+              in ? NULL
+                 : json_pack("{s:s,s:i,s:i}", "reason", jerr.text, "line", jerr.line, "column",
+                             jerr.column));
+    json_decref(in);
+    return NULL;
+}
+
+void api_handle_execute(request *req)
+{
+    json_t *in = api_body_object(req);
+    if (!in)
         return;
-    }
     execute_input *input = calloc(1, sizeof(*input));
     const rt_runtime *rt = NULL;
     if (!input) {

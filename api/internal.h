@@ -134,6 +134,8 @@ int api_invalid(decode_error *e, const char *field, const char *fmt, ...)
 int api_decode_files(decode_error *e, json_t *in, const char *code_name,
                      const hksd_policy_limits *policy, execute_input *out);
 bool api_safe_env_name(const char *name);
+/* The first key of in that is not one of known, or NULL. */
+const char *api_unknown_field(json_t *in, const char *const *known, size_t n_known);
 
 /* The deploy-function request, decoded (deploy_decode.c); spec's strings and env point into in. */
 typedef struct deploy_input {
@@ -167,6 +169,9 @@ void api_proxy_job_free(proxy_job *job);
 
 /* The function URL for a response: http://<Host the client used>/fn/<id>/ */
 char *api_function_url(request *req, const char *id);
+
+/* The body as a JSON object (duplicate keys refused), or NULL with a 400 already in req->resp. */
+json_t *api_body_object(request *req);
 
 /* Handlers (handlers.c, function_handlers.c). */
 void api_handle_deploy(request *req);

@@ -464,14 +464,9 @@ void api_handle_fn_url(request *req)
 /* POST /internal/v1/operations/invoke-function: the request described in JSON. */
 void api_handle_invoke(request *req)
 {
-    json_error_t jerr;
-    json_auto_t *in =
-        json_loadb(req->body ? req->body : "", req->len, JSON_REJECT_DUPLICATES, &jerr);
+    json_auto_t *in = api_body_object(req);
     const char *field = NULL, *problem = NULL;
-    if (!in || !json_is_object(in)) {
-        api_error(req, 400, "malformed_json",
-                  in ? "the body must be a JSON object" : "the body is not valid JSON",
-                  in ? NULL : json_pack("{s:s}", "reason", jerr.text));
+    if (!in) {
         api_request_wait_end(req);
         return;
     }
@@ -479,16 +474,9 @@ void api_handle_invoke(request *req)
                                         "headers", "body",   "body_encoding"};
     const char *key;
     json_t *value;
-    json_object_foreach(in, key, value)
-    {
-        bool ok = false;
-        for (size_t i = 0; i < HKS_ARRAY_LEN(known); i++)
-            ok = ok || strcmp(key, known[i]) == 0;
-        if (!ok && !field) {
-            field = key;
-            problem = "unknown field";
-        }
-    }
+    field = api_unknown_field(in, known, HKS_ARRAY_LEN(known));
+    if (field)
+        problem = "unknown field";
     const char *id = json_string_value(json_object_get(in, "id"));
     json_t *method_json = json_object_get(in, "method");
     const char *method = method_json ? json_string_value(method_json) : "POST";

@@ -224,12 +224,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&s->lock);
 
         req->route->handler(req);
-        struct MHD_Connection *conn = req->conn;
-        pthread_mutex_lock(&s->lock);
-        if (--s->busy == 0 && s->stopping_wait)
-            pthread_cond_broadcast(&s->drained);
-        pthread_mutex_unlock(&s->lock);
-        MHD_resume_connection(conn);
+        api_request_wait_end(req); /* the busy count and the connection's resumption */
     }
 }
 

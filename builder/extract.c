@@ -553,35 +553,6 @@ static int run(extract *x, const void *data, size_t len)
     }
 }
 
-/* dir_fd: a descriptor of its own (readdir moves the offset), consumed. */
-static int remove_below(int dir_fd, hks_error *err)
-{
-    DIR *d = fdopendir(dir_fd);
-    if (!d) {
-        close(dir_fd);
-        return hks_fail(err, errno, "fdopendir");
-    }
-    int rc = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        /* unlinkat never follows a symlink: it removes the link */
-        if (unlinkat(dirfd(d), e->d_name, 0) == 0 || errno == ENOENT)
-            continue;
-        if (errno != EISDIR && errno != EPERM) {
-            rc = hks_fail(err, errno, "remove %s", e->d_name);
-            continue;
-        }
-        int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0 || remove_below(sub, err) < 0 ||
-            unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) < 0)
-            rc = hks_fail(err, errno, "remove directory %s", e->d_name);
-    }
-    closedir(d);
-    return rc;
-}
-
 /* 1 when empty, 0 when not, -1 on error (errno set). */
 static int is_empty(int root)
 {
@@ -643,7 +614,7 @@ int bld_extract_archive(const void *data, size_t len, const char *dest_dir,
     }
     hks_error cleanup_err = {0};
     int fd = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || remove_below(fd, &cleanup_err) < 0) {
+    if (fd < 0 || hks_remove_below(fd, &cleanup_err) < 0) {
         size_t n = err ? strnlen(err->msg, sizeof(err->msg)) : 0;
         if (err && n + 1 < sizeof(err->msg))
             snprintf(err->msg + n, sizeof(err->msg) - n,

@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -218,4 +219,32 @@ char *hks_utf8_copy(const char *data, size_t len, size_t *out_len)
     out[o] = '\0';
     *out_len = o;
     return out;
+}
+
+int hks_remove_below(int dir_fd, hks_error *err)
+{
+    DIR *d = fdopendir(dir_fd);
+    if (!d) {
+        close(dir_fd);
+        return hks_fail(err, errno, "fdopendir");
+    }
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        /* unlinkat never follows a symlink: it removes the link */
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0 || errno == ENOENT)
+            continue;
+        if (errno != EISDIR && errno != EPERM) {
+            rc = hks_fail(err, errno, "remove %s", e->d_name);
+            continue;
+        }
+        int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0 || hks_remove_below(sub, err) < 0 ||
+            unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) < 0)
+            rc = hks_fail(err, errno, "remove directory %s", e->d_name);
+    }
+    closedir(d);
+    return rc;
 }

@@ -90,6 +90,10 @@ int hks_base64_value(unsigned char c, bool url);
 /* Monotonic clock in microseconds. */
 unsigned long long hks_now_us(void);
 
+/* Remove everything below the directory dir_fd (consumed: readdir moves its offset) without
+ * following symlinks; the directory itself stays. */
+int hks_remove_below(int dir_fd, hks_error *err);
+
 /* A NUL-terminated copy of len bytes as valid UTF-8, each invalid sequence replaced by U+FFFD
  * (for output shown as JSON text); malloc'd, NULL when out of memory. */
 char *hks_utf8_copy(const char *data, size_t len, size_t *out_len);

@@ -117,6 +117,11 @@ void fn_log_line(function *fn, const char *stream, unsigned instance, const char
     free(out);
 }
 
+void fn_log_system(function *fn, unsigned instance, const char *text)
+{
+    fn_log_line(fn, "system", instance, text, strlen(text));
+}
+
 /* ---- the log thread ---- */
 
 static void flush_lines(log_source *src, bool all)

@@ -390,7 +390,7 @@ static void reconcile(fn_manager *fm, json_t *records)
         }
         if (fn_log_open(fn, &err) < 0)
             log_event("warn", "function log", fn->id, err.msg);
-        fn_log_line(fn, "system", 0, "restored after a restart of hksd", 32);
+        fn_log_system(fn, 0, "restored after a restart of hksd");
         fn->next = fm->functions;
         fm->functions = fn;
         fm->n_functions++;
@@ -617,7 +617,7 @@ int fn_deploy(fn_manager *fm, const hksd_caller *caller, const hksd_fn_spec *spe
         return HKSD_FAIL_INTERNAL;
     }
     json_decref(record);
-    fn_log_line(fn, "system", 0, "deployed", 8);
+    fn_log_system(fn, 0, "deployed");
     pthread_mutex_lock(&fm->lock);
     fn->next = fm->functions;
     fm->functions = fn;

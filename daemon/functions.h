@@ -169,6 +169,8 @@ void fn_logs_stop(fn_manager *fm);
 int fn_log_open(function *fn, hks_error *err);
 /* One line in the function's log (any thread; takes the log lock). */
 void fn_log_line(function *fn, const char *stream, unsigned instance, const char *text, size_t len);
+/* A "system" line (what hksd did with the function or an instance). */
+void fn_log_system(function *fn, unsigned instance, const char *text);
 /* Pipes for an instance's stdout and stderr, read by the log thread: out_w and err_w get the ends
  * for the sandbox (the caller closes them once handed over). Takes a reference on fn (fm->lock
  * held). */

@@ -250,9 +250,9 @@ static void on_ready(void *ctx, long long instance_id)
         inst->state = INST_READY;
         inst->last_used_us = hks_now_us();
         char text[96];
-        int n = snprintf(text, sizeof(text), "instance ready in %.1f ms",
-                         (double)(hks_now_us() - inst->started_us) / 1000.0);
-        fn_log_line(fn, "system", inst->no, text, (size_t)n);
+        snprintf(text, sizeof(text), "instance ready in %.1f ms",
+                 (double)(hks_now_us() - inst->started_us) / 1000.0);
+        fn_log_system(fn, inst->no, text);
         fn_serve_waiters(fn, &owed);
     }
     pthread_mutex_unlock(&fm->lock);
@@ -270,16 +270,15 @@ static void instance_ended(fn_instance *inst, const sbx_result *result, fn_callb
         fn->peak_memory_bytes = result->peak_memory_bytes;
     fn->cpu_ms_ended += result->cpu_us / 1000;
     char text[1200];
-    int n;
     if (result->status == SBX_STATUS_INTERNAL_ERROR && result->message[0])
-        n = snprintf(text, sizeof(text), "instance ended: internal_error: %s", result->message);
+        snprintf(text, sizeof(text), "instance ended: internal_error: %s", result->message);
     else if (result->exited)
-        n = snprintf(text, sizeof(text), "instance ended: %s, exit code %d",
-                     sbx_status_name(result->status), result->exit_code);
+        snprintf(text, sizeof(text), "instance ended: %s, exit code %d",
+                 sbx_status_name(result->status), result->exit_code);
     else
-        n = snprintf(text, sizeof(text), "instance ended: %s, signal %d",
-                     sbx_status_name(result->status), result->signal);
-    fn_log_line(fn, "system", inst->no, text, n > 0 ? (size_t)n : 0);
+        snprintf(text, sizeof(text), "instance ended: %s, signal %d",
+                 sbx_status_name(result->status), result->signal);
+    fn_log_system(fn, inst->no, text);
     if (never_ready) {
         atomic_fetch_add(&fn->fm->instance_failures, 1);
         fn->last_start_failure_us = hks_now_us();
@@ -387,11 +386,11 @@ void fn_instances_tick(function *fn, uint64_t now_us, fn_callback **owed)
             continue;
         if (i->state == INST_STARTING &&
             now_us - i->started_us > (uint64_t)FN_START_TIMEOUT_MS * 1000) {
-            fn_log_line(fn, "system", i->no, "instance not ready in time: killed", 34);
+            fn_log_system(fn, i->no, "instance not ready in time: killed");
             fn_instance_stop(i, false);
         } else if (i->state == INST_READY && i->in_flight == 0 && ready > fn->min_scale &&
                    now_us - i->last_used_us > idle_us) {
-            fn_log_line(fn, "system", i->no, "instance idle: stopping", 23);
+            fn_log_system(fn, i->no, "instance idle: stopping");
             fn_instance_stop(i, true);
             ready--;
         } else if (i->state == INST_STOPPING && now_us > i->stop_deadline_us) {
@@ -429,6 +428,24 @@ void fn_instances_tick(function *fn, uint64_t now_us, fn_callback **owed)
 
 /* ---- leases ---- */
 
+/* The function's counters and the metrics for one answered (or failed) request; fm->lock held. */
+static void count_outcome(fn_manager *fm, fn_instance *inst, const hksd_fn_outcome *o)
+{
+    function *fn = inst->fn;
+    fn->invocations++;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    fn->last_invocation_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    fn->errors += o->timed_out || o->failed || o->http_status >= 500;
+    fn->timeouts += o->timed_out;
+    fn_count_invocation(fm, o);
+    if (o->timed_out && !inst->ended) {
+        /* the handler may be stuck in a loop that would wedge every later request */
+        fn_log_system(fn, inst->no, "request timed out: instance replaced");
+        fn_instance_stop(inst, false);
+    }
+}
+
 void fn_release(fn_manager *fm, hksd_lease *lease, const hksd_fn_outcome *o)
 {
     fn_instance *inst = lease->instance;
@@ -442,31 +459,11 @@ void fn_release(fn_manager *fm, hksd_lease *lease, const hksd_fn_outcome *o)
     inst->last_used_us = hks_now_us();
     if ((o->failed || o->not_sent) && !inst->ended && inst->state != INST_STOPPING) {
         /* no HTTP answer at all: the instance is gone or broken; do not send it more */
-        fn_log_line(fn, "system", inst->no, "instance did not answer: replaced", 33);
+        fn_log_system(fn, inst->no, "instance did not answer: replaced");
         fn_instance_stop(inst, false);
     }
-    if (o->not_sent) {
-        if (inst->ended && inst->in_flight == 0)
-            free_instance(inst);
-        fn_serve_waiters(fn, &owed);
-        fn_unref(fn);
-        pthread_mutex_unlock(&fm->lock);
-        fn_callbacks_run(owed);
-        return;
-    }
-    fn->invocations++;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    fn->last_invocation_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    bool error = o->timed_out || o->failed || o->http_status >= 500;
-    fn->errors += error;
-    fn->timeouts += o->timed_out;
-    fn_count_invocation(fm, o);
-    if (o->timed_out && !inst->ended) {
-        /* the handler may be stuck in a loop that would wedge every later request */
-        fn_log_line(fn, "system", inst->no, "request timed out: instance replaced", 37);
-        fn_instance_stop(inst, false);
-    }
+    if (!o->not_sent)
+        count_outcome(fm, inst, o);
     if (inst->ended && inst->in_flight == 0)
         free_instance(inst);
     fn_serve_waiters(fn, &owed);

@@ -93,39 +93,12 @@ int rt_write_files(const char *dir, const rt_file *files, size_t n_files, hks_er
     return 0;
 }
 
-static int remove_below(int dir_fd, hks_error *err)
-{
-    DIR *d = fdopendir(dir_fd);
-    if (!d) {
-        close(dir_fd);
-        return hks_fail(err, errno, "fdopendir");
-    }
-    int rc = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (unlinkat(dirfd(d), e->d_name, 0) == 0 || errno == ENOENT)
-            continue;
-        if (errno != EISDIR && errno != EPERM) {
-            rc = hks_fail(err, errno, "remove %s", e->d_name);
-            continue;
-        }
-        int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0 || remove_below(sub, err) < 0 ||
-            unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) < 0)
-            rc = hks_fail(err, errno, "remove directory %s", e->d_name);
-    }
-    closedir(d);
-    return rc;
-}
-
 int rt_remove_tree(const char *dir, hks_error *err)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? 0 : hks_fail(err, errno, "open %s", dir);
-    if (remove_below(fd, err) < 0)
+    if (hks_remove_below(fd, err) < 0)
         return hks_wrap(err, "empty %s", dir);
     if (rmdir(dir) < 0)
         return hks_fail(err, errno, "remove %s", dir);
