@@ -48,10 +48,13 @@ int bld_extract_archive(const void *data, size_t len, const char *dest_dir,
 /* ---- build contexts (context.c) ---- */
 
 /* A deterministic tar.gz of a function's build context: the function's files (code_dir), the
- * runtime's launcher directory under .hks/runtime/ (runtimes_dir/<runtime>/ without templates/),
- * the Dockerfile rendered for the runtime and a .dockerignore. Entries sorted by name, mtime 0,
- * uid/gid 0 with empty names, modes 0644/0755, pax restricted, gzip without name or timestamp:
- * the same inputs give the same bytes. *out is malloc'd; digest is "sha256:<hex>" of it. */
+ * runtime's launcher directory (runtimes_dir/<runtime>/ without templates/ and Dockerfile.tmpl),
+ * the Dockerfile rendered for the runtime and a .dockerignore, laid out as that Dockerfile.tmpl
+ * expects: node, the files at the top and the launcher under .hks/runtime/ (so a function's own
+ * Dockerfile, .dockerignore or .hks is refused); python, code/ and hks-runtime/. Entries sorted
+ * by name, mtime 0, uid/gid 0 with empty names, modes 0644/0755, pax restricted, gzip without
+ * name or timestamp: the same inputs give the same bytes. *out is malloc'd; digest is
+ * "sha256:<hex>" of it. */
 typedef struct bld_context_input {
     const char *runtime;      /* "python" or "node" */
     const char *code_dir;     /* the function's files */
@@ -82,7 +85,9 @@ typedef struct bld_image_input {
     const char *code_dir;
     const char *runtimes_dir;
     const char *base_layout; /* OCI image layout of the base image */
-    const char *ref_name;    /* tag recorded in index.json, e.g. "latest" */
+    const char *ref_name;    /* tag recorded in index.json, e.g. "latest" (NULL: "latest") */
+    const char *base_ref;    /* the base's manifest by its ref.name annotation; NULL: the only
+                                one its index.json lists (an image index: its linux/amd64) */
 } bld_image_input;
 
 typedef struct bld_image_result {
@@ -130,8 +135,8 @@ typedef struct bld_push_stats {
  * token auth (the WWW-Authenticate challenge answered with the credentials of docker_config).
  * Errors name the registry, the repository, the step and the HTTP status. pushed_digest gets the
  * manifest's digest. */
-int bld_registry_push(const bld_registry_options *opt, const char *layout_dir,
-                      const char *ref_name, const bld_image_ref *dest, char pushed_digest[72],
-                      bld_push_stats *stats, hks_error *err);
+int bld_registry_push(const bld_registry_options *opt, const char *layout_dir, const char *ref_name,
+                      const bld_image_ref *dest, char pushed_digest[72], bld_push_stats *stats,
+                      hks_error *err);
 
 #endif
