@@ -37,6 +37,9 @@ UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_SAN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-san/%)
 HEADERS     := $(wildcard common/*.h sandbox/*.h runtimes/*.h builder/*.h daemon/*.h api/*.h)
+# hks-func: the command line (cli/, docs/cli.md)
+CLI_SRC     := $(wildcard cli/*.c)
+CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
@@ -58,7 +61,7 @@ DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openss
 # keep intermediate objects (fuzz and sanitizer builds) between runs
 .SECONDARY:
 
-all: $(BUILD)/hks-sandbox $(BUILD)/hks-exec $(if $(wildcard $(DAEMON_MAIN)),$(BUILD)/hksd)
+all: $(BUILD)/hks-sandbox $(BUILD)/hks-exec $(if $(wildcard $(DAEMON_MAIN)),$(BUILD)/hksd) $(BUILD)/hks-func
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -82,6 +85,10 @@ $(BUILD)/hksd: $(BUILD)/obj/daemon/main.o $(BUILD)/libhks.a
 
 $(BUILD)/hks-exec: $(BUILD)/obj/runtimes/exec_main.o $(BUILD)/libhks.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
+
+$(CLI_OBJ): $(wildcard cli/*.h)
+$(BUILD)/hks-func: $(CLI_OBJ) $(BUILD)/libhks.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -o $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libhks.a tests/unit/helpers.h
 	@mkdir -p $(dir $@)
@@ -187,10 +194,10 @@ format:
 # cppcheck does not model __attribute__((cleanup)): its leak checks are covered by ASan instead.
 lint:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
-	clang-tidy --quiet $(LIB_SRC) sandbox/main.c runtimes/exec_main.c $(wildcard $(DAEMON_MAIN)) $(UNIT_SRC) -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
+	clang-tidy --quiet $(LIB_SRC) sandbox/main.c runtimes/exec_main.c $(wildcard $(DAEMON_MAIN)) $(UNIT_SRC) $(CLI_SRC) -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
 	  --suppress=missingIncludeSystem --suppress=resourceLeak --suppress=memleak \
-	  -D_GNU_SOURCE -I. $(LIB_SRC) sandbox/main.c runtimes/exec_main.c $(wildcard $(DAEMON_MAIN))
+	  -D_GNU_SOURCE -I. $(LIB_SRC) sandbox/main.c runtimes/exec_main.c $(wildcard $(DAEMON_MAIN)) $(CLI_SRC)
 
 clean:
 	rm -rf $(BUILD)
