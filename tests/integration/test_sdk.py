@@ -145,7 +145,7 @@ def test_unknown_runtime_is_422_invalid_with_field(client):
     with pytest.raises(HksError) as ei:
         client.functions.execute("print(1)", runtime="cobol")
     e = ei.value
-    assert type(e) is HksError
+    assert type(e) is hks_sdk.InvalidRequest and isinstance(e, HksError)
     assert e.status == 422 and e.code == "invalid", repr(e)
     assert e.details["field"] == "runtime"
     assert len(e.request_id) == 32  # our uuid4 hex, echoed by hksd
@@ -584,7 +584,7 @@ def test_bad_deploy_input_is_422_with_field(fclient, kwargs, field):
     with pytest.raises(HksError) as ei:
         fclient.functions.deploy(**kwargs)
     e = ei.value
-    assert type(e) is HksError, repr(e)
+    assert type(e) is hks_sdk.InvalidRequest, repr(e)
     assert e.status == 422 and e.code == "invalid" and e.details.get("field") == field, repr(e)
     assert {f.id for f in fclient.functions.list()} == before
 
@@ -770,3 +770,20 @@ def test_records_and_logs_parsed(stub):
     with pytest.raises(HksError):
         c.functions.get("../runtimes")
     assert Stub.seen[-1][1] == "/internal/v1/functions/..%2Fruntimes"
+
+
+def test_error_classes_follow_the_status_and_keep_the_hks_names():
+    cases = {400: hks_sdk.InvalidRequest, 401: hks_sdk.AuthError, 403: hks_sdk.PermissionDenied,
+             404: hks_sdk.NotFound, 413: hks_sdk.InvalidRequest, 422: hks_sdk.InvalidRequest,
+             500: hks_sdk.ServerError, 502: hks_sdk.HksFunctionError, 503: hks_sdk.HksUnavailable,
+             504: hks_sdk.ExecutionTimeout}
+    for status, cls in cases.items():
+        e = hks_sdk.Client._error(status, {}, b'{"error":{"code":"x","message":"m"}}', "rid")
+        assert type(e) is cls, (status, type(e))
+        assert isinstance(e, HksError) and e.status == status and e.message == "m"
+    assert issubclass(hks_sdk.AuthError, hks_sdk.HksAuthError)
+    assert issubclass(hks_sdk.PermissionDenied, hks_sdk.HksAuthError)
+    assert issubclass(hks_sdk.HksFunctionError, hks_sdk.ServerError)
+    assert hks_sdk.RateLimited is hks_sdk.HksRateLimited
+    e = hks_sdk.Client._error(429, {"Retry-After": "3"}, b"", "rid")
+    assert type(e) is hks_sdk.RateLimited and e.retry_after == 3.0

@@ -14,13 +14,15 @@
 
 from . import functions
 from .client import Client, Functions, LogStream, pack_directory, parse_ttl
-from .errors import (HksAuthError, HksConnectionError, HksError, HksFunctionError, HksNotFound,
-                     HksRateLimited, HksTimeout, HksUnavailable)
+from .errors import (AuthError, ExecutionTimeout, HksAuthError, HksConnectionError, HksError,
+                     HksFunctionError, HksNotFound, HksRateLimited, HksTimeout, HksUnavailable,
+                     InvalidRequest, NotFound, PermissionDenied, RateLimited, ServerError)
 from .models import ExecutionResult, Function, InvocationResult
 
 __version__ = "0.1.0"
 
 __all__ = ["Client", "Functions", "functions", "Function", "ExecutionResult", "InvocationResult",
            "HksError", "HksAuthError", "HksNotFound", "HksRateLimited", "HksFunctionError",
-           "HksUnavailable", "HksTimeout", "HksConnectionError", "LogStream", "pack_directory", "parse_ttl",
+           "HksUnavailable", "HksTimeout", "HksConnectionError", "AuthError", "PermissionDenied",
+           "NotFound", "InvalidRequest", "RateLimited", "ExecutionTimeout", "ServerError", "LogStream", "pack_directory", "parse_ttl",
            "__version__"]

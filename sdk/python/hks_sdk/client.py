@@ -17,8 +17,9 @@ import urllib.request
 import uuid
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
-from .errors import (HksAuthError, HksConnectionError, HksError, HksFunctionError, HksNotFound,
-                     HksRateLimited, HksTimeout, HksUnavailable)
+from .errors import (AuthError, HksConnectionError, HksError, HksFunctionError,
+                     HksNotFound, HksRateLimited, HksTimeout, HksUnavailable, InvalidRequest,
+                     PermissionDenied, ServerError)
 from .models import Body, ExecutionResult, Function, InvocationResult, Query, Since
 
 USER_AGENT = "hks-sdk-python/0.1"
@@ -33,7 +34,8 @@ TtlArg = Union[int, float, str, datetime.timedelta]
 
 
 _ERRORS: Dict[int, Type[HksError]] = {
-    401: HksAuthError, 403: HksAuthError, 404: HksNotFound, 502: HksFunctionError,
+    400: InvalidRequest, 401: AuthError, 403: PermissionDenied, 404: HksNotFound,
+    413: InvalidRequest, 422: InvalidRequest, 500: ServerError, 502: HksFunctionError,
     503: HksUnavailable, 504: HksTimeout,
 }
 

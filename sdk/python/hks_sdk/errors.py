@@ -1,13 +1,17 @@
-"""Exceptions raised by the HKS SDK.
+"""Exceptions raised by the HKS SDK, one class per kind of error code.
 
 HksError
-  +- HksAuthError        401, 403
-  +- HksNotFound         404
-  +- HksRateLimited      429 (retry_after)
-  +- HksFunctionError    502 bad_gateway
-  +- HksUnavailable      503
-  +- HksTimeout          504 timeout
-  +- HksConnectionError  hksd unreachable (status 0)
+  +- HksAuthError
+  |    +- AuthError          401 (no token, or one that does not verify)
+  |    +- PermissionDenied   403 (the token lacks the route's scope)
+  +- NotFound                404 (alias HksNotFound)
+  +- InvalidRequest          400, 413, 422 (details["field"] names what is wrong)
+  +- RateLimited             429 (retry_after; alias HksRateLimited)
+  +- ServerError             500
+  |    +- HksFunctionError   502 bad_gateway
+  |    +- HksUnavailable     503
+  +- ExecutionTimeout        504 timeout (alias HksTimeout)
+  +- HksConnectionError      hksd unreachable (status 0)
 """
 
 from typing import Any, Dict, Optional
@@ -51,6 +55,18 @@ class HksAuthError(HksError):
     """401 (no or invalid token) or 403 (the token lacks the route's scope)."""
 
 
+class AuthError(HksAuthError):
+    """401 ``unauthenticated`` / ``invalid_token``: no token, or one that does not verify."""
+
+
+class PermissionDenied(HksAuthError):
+    """403 ``forbidden``: the token is valid but lacks the route's scope."""
+
+
+class InvalidRequest(HksError):
+    """400 ``malformed_json``, 413 ``too_large``, 422 ``invalid`` (``details["field"]``)."""
+
+
 class HksRateLimited(HksError):
     """429: too many executions waiting; ``retry_after`` is in seconds (None if not given)."""
 
@@ -72,7 +88,12 @@ class HksNotFound(HksError):
     another project: hksd never answers 403 for another project's function)."""
 
 
-class HksFunctionError(HksError):
+class ServerError(HksError):
+    """5xx from hksd itself: an internal error, a function that gave no answer (502), the
+    sandboxes unavailable (503)."""
+
+
+class HksFunctionError(ServerError):
     """502 ``bad_gateway``: hksd could not get an answer from the function (its instance could not
     start, crashed while serving the request, or answered more than 16 MiB).
 
@@ -80,10 +101,16 @@ class HksFunctionError(HksError):
     """
 
 
-class HksUnavailable(HksError):
+class HksUnavailable(ServerError):
     """503 ``unavailable``: the sandboxes (or a function's instance) cannot be used right now;
     retrying later may work."""
 
 
 class HksTimeout(HksError):
     """504 ``timeout``: a function invocation ran past the function's ``limits.wall_ms``."""
+
+
+# The names of the issue and of the other SDKs, for the classes above.
+NotFound = HksNotFound
+RateLimited = HksRateLimited
+ExecutionTimeout = HksTimeout
