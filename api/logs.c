@@ -72,16 +72,41 @@ static int parse_since(const char *text, char *out, size_t size)
     return 0;
 }
 
+/* The lines kept: all of them, or with a tail only the last `tail` (a ring of that size, so a
+ * tail of the newest lines never holds the whole log). */
 typedef struct line_ring {
     char **lines;
-    size_t cap, count, start; /* the last cap lines */
+    size_t cap, count, start; /* cap 0: no tail, lines appended to all */
+    char *all;
+    size_t all_len, all_cap;
+    bool failed;
 } line_ring;
 
 static void ring_push(line_ring *r, const char *line, size_t len)
 {
-    char *copy = strndup(line, len);
-    if (!copy)
+    if (r->cap == 0) {
+        if (r->all_len + len + 1 > r->all_cap) {
+            size_t cap = r->all_cap ? r->all_cap : 64 * 1024;
+            while (cap < r->all_len + len + 1)
+                cap *= 2;
+            char *grown = realloc(r->all, cap);
+            if (!grown) {
+                r->failed = true;
+                return;
+            }
+            r->all = grown;
+            r->all_cap = cap;
+        }
+        memcpy(r->all + r->all_len, line, len);
+        r->all_len += len;
+        r->all[r->all_len] = '\0';
         return;
+    }
+    char *copy = strndup(line, len);
+    if (!copy) {
+        r->failed = true;
+        return;
+    }
     if (r->count < r->cap) {
         r->lines[(r->start + r->count++) % r->cap] = copy;
         return;
@@ -102,8 +127,10 @@ static void scan_file(const char *path, const char *since, line_ring *ring, off_
         *ino = st.st_ino;
     }
     char *data = malloc((size_t)st.st_size + 1);
-    if (!data)
+    if (!data) {
+        ring->failed = true;
         return;
+    }
     ssize_t n = pread(fd, data, (size_t)st.st_size, 0);
     for (size_t i = 0, start = 0; n > 0 && i < (size_t)n; i++) {
         if (data[i] != '\n')
@@ -118,21 +145,30 @@ static void scan_file(const char *path, const char *since, line_ring *ring, off_
     free(data);
 }
 
+/* Both generations of the log (each at most FN_LOG_MAX_BYTES), filtered; NULL when out of
+ * memory. */
 static char *past_lines(const char *path, const char *since, size_t tail, size_t *len, off_t *end,
                         ino_t *ino)
 {
-    line_ring ring = {.cap = tail ? tail : TAIL_MAX * 10};
-    ring.lines = calloc(ring.cap, sizeof(char *));
-    if (!ring.lines)
+    line_ring ring = {.cap = tail};
+    if (tail && !(ring.lines = calloc(tail, sizeof(char *))))
         return NULL;
     char old[PATH_MAX + 4];
     snprintf(old, sizeof(old), "%s.1", path);
     scan_file(old, since, &ring, NULL, NULL);
     scan_file(path, since, &ring, end, ino);
+    if (!tail) {
+        *len = ring.all_len;
+        if (ring.failed) {
+            free(ring.all);
+            return NULL;
+        }
+        return ring.all ? ring.all : strdup("");
+    }
     size_t total = 0;
     for (size_t i = 0; i < ring.count; i++)
         total += strlen(ring.lines[(ring.start + i) % ring.cap]);
-    char *out = malloc(total + 1);
+    char *out = ring.failed ? NULL : malloc(total + 1);
     size_t o = 0;
     for (size_t i = 0; i < ring.count; i++) {
         char *line = ring.lines[(ring.start + i) % ring.cap];
@@ -260,11 +296,6 @@ void api_log_follow_stop_all(api_server *s)
     pthread_mutex_unlock(&follows_lock);
 }
 
-static void free_follow_cb(void *cls)
-{
-    (void)cls; /* the request owns it: freed in api_log_follow_free */
-}
-
 /* ---- the handler ---- */
 
 static bool parse_bool(const char *text, bool *out)
@@ -358,7 +389,8 @@ void api_handle_function_logs(request *req)
     req->follow = f;
     free(req->resp.body);
     req->resp = (response){.status = 200, .content_type = "application/x-ndjson"};
-    req->resp.stream = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, CHUNK_BYTES,
-                                                         follow_reader, f, free_follow_cb);
+    /* no free callback: the request owns f (api_log_follow_free) */
+    req->resp.stream =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, CHUNK_BYTES, follow_reader, f, NULL);
     req->answered = true;
 }

@@ -170,4 +170,9 @@ void bld_base_free(bld_base *b);
  * index (nested, or the one picked) yields its linux/amd64 image. */
 int bld_base_load(const bld_layout *lo, const char *ref, bld_base *b, hks_error *err);
 
+/* Why a symlink at link_depth (1 = the top directory) with this target would leave its tree, or
+ * NULL when it stays inside: the one rule for unpacking uploads (extract.c) and packing code
+ * (tarball.c). */
+const char *bld_symlink_target_problem(const char *target, unsigned link_depth);
+
 #endif

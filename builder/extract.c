@@ -13,7 +13,7 @@
  * the second parses tar from it through pull(), which counts the decompressed bytes. Data the tar
  * reader skips without handing it over (pax headers, bodies of entries that are not files) would
  * escape the caps on written bytes; the cap on that stream bounds the work a gzip bomb causes. */
-#include "builder.h"
+#include "build_internal.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -246,7 +246,7 @@ static const char *normalise(const char *raw, char *out, unsigned *depth)
  * entry names and climbing from it is exact; the names after the climb only descend (any of them
  * a symlink checked the same way). A ".." after a name is refused even when it looks inside:
  * "u/.." climbs from wherever u points, and u may be a symlink extracted later. */
-static const char *check_target(const char *target, unsigned link_depth)
+const char *bld_symlink_target_problem(const char *target, unsigned link_depth)
 {
     if (!target || !*target)
         return "symlink without a target";
@@ -418,7 +418,7 @@ static int put_file(extract *x, mode_t mode)
 
 static int put_symlink(extract *x, const char *target)
 {
-    const char *why = check_target(target, x->depth);
+    const char *why = bld_symlink_target_problem(target, x->depth);
     char shown[SHOWN_MAX];
     show(target, shown, sizeof(shown));
     if (why)

@@ -223,32 +223,6 @@ static char *join(const char *a, const char *b)
     return out;
 }
 
-/* The rule of extraction (extract.c): relative, ".." only at the start and no higher than the
- * link's own directory, so that the link resolves inside the tree wherever the tree is put. */
-static const char *check_target(const char *target, unsigned link_depth)
-{
-    if (!*target)
-        return "symlink without a target";
-    if (target[0] == '/')
-        return "symlink target is absolute";
-    unsigned up = 0;
-    bool descended = false;
-    for (const char *p = target; *p;) {
-        const char *end = strchrnul(p, '/');
-        size_t len = (size_t)(end - p);
-        if (len == 2 && p[0] == '.' && p[1] == '.') {
-            if (descended)
-                return "symlink target has '..' after a name";
-            if (++up > link_depth - 1)
-                return "symlink target resolves outside the tree";
-        } else if (len > 0 && !(len == 1 && p[0] == '.')) {
-            descended = true;
-        }
-        p = *end ? end + 1 : end;
-    }
-    return NULL;
-}
-
 static bool has_control(const char *s)
 {
     for (; *s; s++) {
@@ -304,7 +278,7 @@ static int walk_one(walker *w, int dirfd, const char *name, const char *rel, uns
         if (n < 0)
             return hks_fail(w->err, errno, "%s '%s/%s': readlink", w->origin, w->dir, child);
         target[n] = '\0';
-        const char *why = check_target(target, depth + 1);
+        const char *why = bld_symlink_target_problem(target, depth + 1);
         if (why)
             return hks_fail(w->err, 0, "%s '%s/%s': %s", w->origin, w->dir, child, why);
         bld_entry *e = entry_new(w->l, 'l', archived, w->origin, w->err);

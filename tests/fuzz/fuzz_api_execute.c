@@ -1,6 +1,6 @@
 /* libFuzzer target: the body of POST /internal/v1/operations/execute, decoded and checked against
  * a limits policy. Whatever is accepted must be something a sandbox can be built from. */
-#include "api/internal.h"
+#include "tests/fuzz/fuzz_policy.h"
 
 #include <string.h>
 
@@ -11,15 +11,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     static hksd_policy_limits policy;
     static bool ready;
     if (!ready) {
-        sbx_limits_default(&policy.defaults);
-        policy.maxima = policy.defaults;
-        policy.maxima.memory_bytes *= 8;
-        policy.maxima.wall_ms *= 30;
-        policy.max_files = 256;
-        policy.max_file_bytes = 1 << 20;
-        policy.max_total_bytes = 4 << 20;
-        policy.max_stdin_bytes = 1 << 20;
-        policy.ttl_default_s = policy.ttl_max_s = 3600;
+        fuzz_policy(&policy);
         ready = true;
     }
     json_error_t jerr;
