@@ -55,7 +55,7 @@ struct request {
     char path[512];
     char *raw_uri; /* as the client sent it, query included */
     const struct route *route;
-    char fn_id[32]; /* {id} of the path */
+    char fn_id[64]; /* {id} of the path: a function id, a CronJob id or name */
     char *body;
     size_t len, cap;
     bool too_large;
@@ -89,7 +89,7 @@ typedef struct route {
     route_kind kind;
 } route;
 
-/* The route for method and path; its {id} goes to id (size 32). */
+/* The route for method and path; its {id} goes to id (size 64). */
 const route *api_find_route(const char *method, const char *path, bool *path_known, char *id);
 
 /* Fill req->resp. */
@@ -185,6 +185,20 @@ void api_log_follow_stop_all(api_server *s);
 void api_handle_execute(request *req);
 void api_handle_runtimes(request *req);
 void api_handle_healthz(request *req);
+/* CronJobs (cronjob_handlers.c) */
+void api_handle_cronjob_create(request *req);
+void api_handle_cronjobs_list(request *req);
+void api_handle_cronjob_get(request *req);
+void api_handle_cronjob_update(request *req);
+void api_handle_cronjob_delete(request *req);
+void api_handle_cronjob_runs(request *req);
+void api_handle_cronjob_trigger(request *req);
+/* The daemon's invoker of scheduled function calls (cron_invoke.c); ctx is the api_server. */
+void api_cron_invoke(void *ctx, const hksd_invocation *inv, size_t body_max,
+                     hksd_invocation_result *out);
+hksd *api_server_daemon(api_server *s);
+/* Set once the server begins to stop: scheduled calls in flight give up. */
+const atomic_bool *api_server_stopping_flag(api_server *s);
 void api_handle_readyz(request *req);
 void api_handle_metrics(request *req);
 

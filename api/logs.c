@@ -19,7 +19,7 @@ typedef struct log_follow {
     unsigned long key; /* what the daemon's wake-up names: no pointer crosses threads */
     request *req;
     hksd *daemon;
-    char fn_id[32];
+    char fn_id[64];
     char path[PATH_MAX];
     int fd;
     ino_t ino;

@@ -24,6 +24,20 @@ static const route routes[] = {
      "function", ROUTE_PLAIN},
     {"GET", "/internal/v1/functions/{id}/logs", "functions:read", true, api_handle_function_logs,
      "function-logs", ROUTE_PLAIN},
+    {"POST", "/internal/v1/cronjobs", "cronjobs:write", true, api_handle_cronjob_create,
+     "cronjob-create", ROUTE_PLAIN},
+    {"GET", "/internal/v1/cronjobs", "cronjobs:read", false, api_handle_cronjobs_list, "cronjobs",
+     ROUTE_PLAIN},
+    {"GET", "/internal/v1/cronjobs/{id}", "cronjobs:read", false, api_handle_cronjob_get, "cronjob",
+     ROUTE_PLAIN},
+    {"PATCH", "/internal/v1/cronjobs/{id}", "cronjobs:write", true, api_handle_cronjob_update,
+     "cronjob-update", ROUTE_PLAIN},
+    {"DELETE", "/internal/v1/cronjobs/{id}", "cronjobs:write", true, api_handle_cronjob_delete,
+     "cronjob-delete", ROUTE_PLAIN},
+    {"GET", "/internal/v1/cronjobs/{id}/runs", "cronjobs:read", true, api_handle_cronjob_runs,
+     "cronjob-runs", ROUTE_PLAIN},
+    {"POST", "/internal/v1/cronjobs/{id}/trigger", "cronjobs:write", true,
+     api_handle_cronjob_trigger, "cronjob-trigger", ROUTE_PLAIN},
     {"GET", "/internal/v1/runtimes", "", false, api_handle_runtimes, "runtimes", ROUTE_PLAIN},
     {"GET", "/healthz", NULL, false, api_handle_healthz, "healthz", ROUTE_PLAIN},
     {"GET", "/readyz", NULL, false, api_handle_readyz, "readyz", ROUTE_PLAIN},
@@ -46,7 +60,7 @@ static bool path_matches(const char *pattern, const char *path, char *id)
             return true;
         if (strncmp(pattern, "{id}", 4) == 0) {
             size_t n = strcspn(path, "/");
-            if (n == 0 || n >= 32)
+            if (n == 0 || n >= 64)
                 return false;
             memcpy(id, path, n);
             id[n] = '\0';
@@ -68,7 +82,7 @@ const route *api_find_route(const char *method, const char *path, bool *path_kno
 {
     *path_known = false;
     for (size_t i = 0; i < HKS_ARRAY_LEN(routes); i++) {
-        char matched_id[32] = "";
+        char matched_id[64] = "";
         if (!path_matches(routes[i].path, path, matched_id))
             continue;
         *path_known = true;

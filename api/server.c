@@ -38,7 +38,18 @@ struct api_server {
     bool stopping;
     bool stopping_wait; /* stop waits for busy to reach zero */
     api_proxy *proxy;
+    atomic_bool invoker_stopping;
 };
+
+hksd *api_server_daemon(api_server *s)
+{
+    return s->daemon;
+}
+
+const atomic_bool *api_server_stopping_flag(api_server *s)
+{
+    return &s->invoker_stopping;
+}
 
 api_proxy *api_server_proxy(api_server *s)
 {
@@ -494,6 +505,7 @@ int api_server_start(hksd *d, hks_jwt_keys *keys, api_server **out, hks_error *e
         api_server_stop(s);
         return -1;
     }
+    hksd_set_invoker(d, api_cron_invoke, s);
     *out = s;
     return 0;
 }
@@ -517,6 +529,9 @@ void api_server_stop(api_server *s)
 {
     if (!s)
         return;
+    /* scheduled calls in flight give up; none starts from now on */
+    atomic_store(&s->invoker_stopping, true);
+    hksd_set_invoker(s->daemon, NULL, NULL);
     /* no new connections; then every suspended request finishes (its sandbox has limits), and
      * only then may MHD stop (stopping with suspended connections is an API violation) */
     if (s->mhd)

@@ -457,6 +457,10 @@ static const config_opt config_opts[] = {
     {"audit", "rotate_bytes", NULL, OPT_SIZE, STORE_SIZE, FIELD(audit_rotate_bytes), 0, 1ULL << 40,
      NULL},
     {"audit", "keep", NULL, OPT_COUNT, STORE_UNSIGNED, FIELD(audit_keep), 1, 1000, NULL},
+    {"cron", "max_cronjobs", NULL, OPT_COUNT, STORE_UNSIGNED, FIELD(cron_max_cronjobs), 1, 100000,
+     NULL},
+    {"cron", "max_active_runs", "HKSD_CRON_MAX_ACTIVE_RUNS", OPT_COUNT, STORE_UNSIGNED,
+     FIELD(cron_max_active_runs), 1, 1024, NULL},
     {NULL, "log_level", "HKSD_LOG_LEVEL", OPT_CHOICE, STORE_CHARS, FIELD(log_level), 0, 0,
      log_levels},
 };
@@ -464,7 +468,7 @@ static const config_opt config_opts[] = {
 static bool is_section(const char *key)
 {
     return strcmp(key, "pool") == 0 || strcmp(key, "jwt") == 0 || strcmp(key, "http") == 0 ||
-           strcmp(key, "functions") == 0 || strcmp(key, "audit") == 0;
+           strcmp(key, "functions") == 0 || strcmp(key, "audit") == 0 || strcmp(key, "cron") == 0;
 }
 
 static const config_opt *config_opt_named(const char *section, const char *key)
@@ -533,6 +537,8 @@ void hksd_config_defaults(hksd_config *cfg, const char *root)
     cfg->max_instances = 32;
     cfg->audit_rotate_bytes = 64 * MIB;
     cfg->audit_keep = 10;
+    cfg->cron_max_cronjobs = 100;
+    cfg->cron_max_active_runs = 8;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "%s", "info");
 }
 
@@ -892,9 +898,11 @@ json_t *hksd_config_to_json(const hksd_config *cfg)
                   (json_int_t)cfg->max_functions, "max_instances", (json_int_t)cfg->max_instances);
     json_t *audit = json_pack("{s:I, s:I}", "rotate_bytes", (json_int_t)cfg->audit_rotate_bytes,
                               "keep", (json_int_t)cfg->audit_keep);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s}", "listen",
+    json_t *cron = json_pack("{s:I, s:I}", "max_cronjobs", (json_int_t)cfg->cron_max_cronjobs,
+                             "max_active_runs", (json_int_t)cfg->cron_max_active_runs);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "listen",
                      listen, "state_dir", cfg->state_dir, "root", cfg->root, "policies_dir",
                      cfg->policies_dir, "keys_dir", cfg->keys_dir, "backend", cfg->backend, "pool",
-                     pool, "jwt", jwt, "http", http, "functions", functions, "audit", audit,
-                     "log_level", cfg->log_level);
+                     pool, "jwt", jwt, "http", http, "functions", functions, "audit", audit, "cron",
+                     cron, "log_level", cfg->log_level);
 }

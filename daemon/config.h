@@ -73,6 +73,8 @@ typedef struct hksd_config {
     /* the audit log is rotated at this size, keeping this many rotated files */
     size_t audit_rotate_bytes; /* 64 MiB; 0: never */
     unsigned audit_keep;       /* 10 */
+    /* CronJobs: at most max_cronjobs defined and max_active_runs going on this host */
+    unsigned cron_max_cronjobs, cron_max_active_runs; /* 100, 8 */
 } hksd_config;
 
 /* The defaults, for a checkout or installation at root (NULL: "."). */
@@ -87,6 +89,7 @@ void hksd_config_defaults(hksd_config *cfg, const char *root);
  *            "per_ip_connections":64,"connection_timeout_s":120},
  *    "functions":{"idle_s":60,"max_functions":256,"max_instances":32},
  *    "audit":{"rotate_bytes":67108864,"keep":10},
+ *    "cron":{"max_cronjobs":100,"max_active_runs":8},
  *    "log_level":"info","_comment":S}
  * max_body_bytes also takes a size ("32M"), *_s a duration ("1h", whole seconds). Duplicate and
  * unknown keys are refused, types and ranges checked; err names the file and the field. Changing
@@ -97,7 +100,7 @@ int hksd_config_load_file(hksd_config *cfg, const char *path, hks_error *err);
 /* Environment overrides, from envp ("K=V", NULL-terminated): HKSD_LISTEN (host:port),
  * HKSD_STATE_DIR, HKSD_BACKEND, HKSD_POOL_PYTHON, HKSD_POOL_NODE, HKSD_JWT_ISSUER,
  * HKSD_JWT_AUDIENCE, HKSD_JWT_MAX_LIFETIME (seconds or a duration like 1h), HKSD_LOG_LEVEL,
- * HKSD_FUNCTION_IDLE (seconds or a duration), HKSD_MAX_INSTANCES. Other
+ * HKSD_FUNCTION_IDLE (seconds or a duration), HKSD_MAX_INSTANCES, HKSD_CRON_MAX_ACTIVE_RUNS. Other
  * variables are ignored. Checked as the file's fields; err names the variable. On error cfg is
  * left as it was. */
 int hksd_config_apply_env(hksd_config *cfg, char *const *envp, hks_error *err);

@@ -2,6 +2,7 @@
 #include "daemon.h"
 
 #include "audit_log.h"
+#include "cronjobs.h"
 #include "functions.h"
 
 #include <fcntl.h>
@@ -44,6 +45,8 @@ struct hksd {
     size_t n_routes;
     fn_manager functions;
     bool functions_started;
+    cj_manager cronjobs;
+    bool cronjobs_started;
 };
 
 static int make_private_dir(const char *path, hks_error *err)
@@ -147,6 +150,9 @@ int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err)
     d->functions_started = true; /* its stop and free are safe after a failed start */
     if (fn_manager_start(&d->functions, d, d->pool, &d->cfg, err) < 0)
         goto fail;
+    d->cronjobs_started = true;
+    if (cj_manager_start(&d->cronjobs, d, d->pool, &d->functions, &d->cfg, err) < 0)
+        goto fail;
     *out = d;
     return 0;
 fail:
@@ -158,6 +164,8 @@ void hksd_stop(hksd *d)
 {
     if (!d)
         return;
+    if (d->cronjobs_started)
+        cj_manager_stop(&d->cronjobs);
     if (d->functions_started)
         fn_manager_stop(&d->functions);
     rt_pool_stop(d->pool);
@@ -357,6 +365,7 @@ char *hksd_metrics_text(hksd *d)
                 d->routes[i].status, atomic_load(&d->routes[i].count));
     pthread_mutex_unlock(&d->routes_lock);
     fn_metrics(&d->functions, f);
+    cj_metrics(&d->cronjobs, f);
     fclose(f);
     return text;
 }
@@ -407,4 +416,49 @@ void hksd_fn_acquire(hksd *d, const char *project, const char *id, hksd_lease_cb
 void hksd_fn_release(hksd *d, hksd_lease *lease, const hksd_fn_outcome *outcome)
 {
     fn_release(&d->functions, lease, outcome);
+}
+
+/* ---- CronJobs ---- */
+
+int hksd_cronjob_create(hksd *d, const hksd_caller *caller, json_t *body, json_t **view,
+                        char field[64], hks_error *err)
+{
+    return cj_create(&d->cronjobs, caller, body, view, field, err);
+}
+
+int hksd_cronjob_update(hksd *d, const hksd_caller *caller, const char *ref, json_t *changes,
+                        json_t **view, char field[64], hks_error *err)
+{
+    return cj_update(&d->cronjobs, caller, ref, changes, view, field, err);
+}
+
+int hksd_cronjob_delete(hksd *d, const hksd_caller *caller, const char *ref, hks_error *err)
+{
+    return cj_delete(&d->cronjobs, caller, ref, err);
+}
+
+json_t *hksd_cronjob_get(hksd *d, const char *project, const char *ref)
+{
+    return cj_get(&d->cronjobs, project, ref);
+}
+
+json_t *hksd_cronjob_list(hksd *d, const char *project)
+{
+    return cj_list(&d->cronjobs, project);
+}
+
+json_t *hksd_cronjob_runs(hksd *d, const char *project, const char *ref, size_t log_bytes)
+{
+    return cj_runs(&d->cronjobs, project, ref, log_bytes);
+}
+
+int hksd_cronjob_trigger(hksd *d, const hksd_caller *caller, const char *ref, json_t **run,
+                         hks_error *err)
+{
+    return cj_trigger(&d->cronjobs, caller, ref, run, err);
+}
+
+void hksd_set_invoker(hksd *d, hksd_invoker invoker, void *ctx)
+{
+    cj_set_invoker(&d->cronjobs, invoker, ctx);
 }

@@ -54,6 +54,7 @@ typedef enum hksd_failure {
     HKSD_FAIL_UNAVAILABLE,  /* 503 (stopping, spawner gone) */
     HKSD_FAIL_START,        /* 502: the function's instance could not start */
     HKSD_FAIL_TIMEOUT,      /* 504 */
+    HKSD_FAIL_CONFLICT,     /* 409: a name taken, a run refused by the Forbid policy */
 } hksd_failure;
 
 typedef struct hksd_fn_spec {
@@ -115,6 +116,57 @@ typedef struct hksd_fn_outcome {
 } hksd_fn_outcome;
 
 void hksd_fn_release(hksd *d, hksd_lease *lease, const hksd_fn_outcome *outcome);
+
+/* ---- CronJobs (cronjobs.c, cronjob_spec.c, cronjob_runs.c) ----
+ *
+ * Definitions and run history live under <state_dir>/cronjobs and survive restarts; hksd's
+ * scheduler runs them. As for functions, every call takes the caller's project and sees only its
+ * CronJobs; a CronJob is named by its id ("cj-...") or its name. */
+
+/* Create from a request body (cronjob_spec.c checks it; *field names the offending field on a
+ * HKSD_FAIL_INVALID). *view: the CronJob's public view. Returns 0 or a hksd_failure. */
+int hksd_cronjob_create(hksd *d, const hksd_caller *caller, json_t *body, json_t **view,
+                        char field[64], hks_error *err);
+/* Change some fields (the same keys as create, name excepted); runs already going are not
+ * touched. */
+int hksd_cronjob_update(hksd *d, const hksd_caller *caller, const char *ref, json_t *changes,
+                        json_t **view, char field[64], hks_error *err);
+/* Delete: runs going are cancelled, the definition and history removed. */
+int hksd_cronjob_delete(hksd *d, const hksd_caller *caller, const char *ref, hks_error *err);
+/* NULL: no such CronJob in the project. */
+json_t *hksd_cronjob_get(hksd *d, const char *project, const char *ref);
+json_t *hksd_cronjob_list(hksd *d, const char *project);
+/* {"runs":[...]} newest first, each with its logs (up to log_bytes of each, the end kept). */
+json_t *hksd_cronjob_runs(hksd *d, const char *project, const char *ref, size_t log_bytes);
+/* A manual run now, subject to the concurrency policy; *run: the run started. */
+int hksd_cronjob_trigger(hksd *d, const hksd_caller *caller, const char *ref, json_t **run,
+                         hks_error *err);
+
+/* A scheduled invocation of a function, made by the HTTP edge on the scheduler's behalf (the
+ * daemon does not speak HTTP). */
+typedef struct hksd_invocation {
+    const char *project, *function_id;
+    const char *method, *path; /* path with its query, starting with '/' */
+    json_t *headers;           /* {"Name": "value"} */
+    const void *body;
+    size_t body_len;
+    const atomic_bool *cancel; /* set when the run is cancelled: give up */
+} hksd_invocation;
+
+typedef struct hksd_invocation_result {
+    int failure;     /* 0, or a hksd_failure: no answer from the function */
+    int http_status; /* the function's answer */
+    char *body;      /* malloc'd, up to body_max bytes of it */
+    size_t body_len;
+    bool body_truncated;
+    char message[256]; /* why, on a failure */
+} hksd_invocation_result;
+
+/* Synchronous: returns when the function answered, failed or the run was cancelled. */
+typedef void (*hksd_invoker)(void *ctx, const hksd_invocation *inv, size_t body_max,
+                             hksd_invocation_result *out);
+/* Set (or, with NULL, clear) the invoker; clearing waits until no call is using the old one. */
+void hksd_set_invoker(hksd *d, hksd_invoker invoker, void *ctx);
 
 /* HTTP-side counters kept with the others, so /metrics renders one consistent set. */
 void hksd_count_request(hksd *d, const char *route, int status);

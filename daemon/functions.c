@@ -221,6 +221,39 @@ static json_t *public_view(const function *fn)
     return v;
 }
 
+int fn_template_get(fn_manager *fm, const char *project, const char *id, fn_template *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&fm->lock);
+    const function *fn = find_function(fm, project, id);
+    size_t n_env = 0;
+    for (char **e = fn ? fn->env : NULL; e && *e; e++)
+        n_env++;
+    out->env = fn ? calloc(n_env + 1, sizeof(char *)) : NULL;
+    bool copied = out->env != NULL;
+    for (size_t i = 0; copied && i < n_env; i++)
+        copied = (out->env[i] = strdup(fn->env[i])) != NULL;
+    if (copied) {
+        snprintf(out->runtime, sizeof(out->runtime), "%s", fn->runtime);
+        snprintf(out->code_dir, sizeof(out->code_dir), "%s", fn->code_dir);
+        out->limits = fn->limits;
+    }
+    pthread_mutex_unlock(&fm->lock);
+    if (!copied) {
+        fn_template_release(out);
+        return -1;
+    }
+    return 0;
+}
+
+void fn_template_release(fn_template *t)
+{
+    for (char **e = t->env; e && *e; e++)
+        free(*e);
+    free(t->env);
+    t->env = NULL;
+}
+
 /* ---- removal (delete, reap) ---- */
 
 /* Take fn out of service (fm->lock held): no more leases, its instances stopped, its waiters

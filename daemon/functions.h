@@ -149,6 +149,18 @@ void fn_log_unwatch(fn_manager *fm, unsigned long watch);
 void fn_count_invocation(fn_manager *fm, const hksd_fn_outcome *outcome);
 void fn_metrics(fn_manager *fm, FILE *out);
 
+/* What a CronJob task takes from a deployed function: copies, since the function may go while
+ * the task runs. */
+typedef struct fn_template {
+    char runtime[16];
+    char code_dir[PATH_MAX + 8];
+    char **env; /* "K=V", NULL-terminated, owned */
+    sbx_limits limits;
+} fn_template;
+/* -1: no such function in project. */
+int fn_template_get(fn_manager *fm, const char *project, const char *id, fn_template *out);
+void fn_template_release(fn_template *t);
+
 /* instances.c (fm->lock held unless said otherwise) */
 int fn_instance_start(function *fn, bool for_waiter, hks_error *err);
 void fn_instance_stop(fn_instance *inst, bool graceful);

@@ -110,6 +110,22 @@ typedef struct rt_serve_request {
 /* Start an instance; its id is known to the events before the spawner can answer about it. */
 int rt_serve_start(rt_pool *pool, const rt_serve_request *req, long long *instance_id,
                    hks_error *err);
+/* A CronJob task: a command run once in its own sandbox over a function's code (/code bound
+ * read-only, the working directory), its stdout and stderr straight to the fds given. There is no
+ * launcher: the command is what runs (found on PATH when it has no slash). on_end is called as for
+ * an instance; rt_serve_stop(pool, task_id, false) kills it. */
+typedef struct rt_task_request {
+    const char *runtime;      /* whose root file system the command runs in */
+    const char *code_dir;     /* host directory, bound read-only at /code */
+    char *const *argv;        /* the command and its arguments, NULL-terminated */
+    char *const *env;         /* "K=V", NULL-terminated (may be NULL) */
+    const sbx_limits *limits; /* wall_ms is the task's deadline */
+    int stdout_fd, stderr_fd;
+    rt_serve_events events; /* on_ready is not used */
+} rt_task_request;
+
+int rt_task_start(rt_pool *pool, const rt_task_request *req, long long *task_id, hks_error *err);
+
 /* Stop an instance: gracefully ({"op":"stop"} to the launcher, which runs the function's
  * shutdown hook and ends) or at once. Unknown ids (already ended) are ignored. */
 void rt_serve_stop(rt_pool *pool, long long instance_id, bool graceful);

@@ -9,6 +9,102 @@
 
 #define MAX_SERVE_ENV 160
 
+/* Start a sandbox for a serve slot or a task: argv with /code bound read-only from code_dir, the
+ * runtime's launcher directory bound too, fds handed in as 1, 2 and (serve) 3 and 4. The slot is
+ * known to the dispatcher before the spawner can answer about it. */
+static int start_slot(rt_pool *pool, const rt_runtime *rt, const char *code_dir, json_t *argv,
+                      json_t *env, const sbx_limits *limits, const int *fds, size_t n_fds,
+                      bool with_control, rt_serve_events events, long long *instance_id,
+                      hks_error *err)
+{
+    json_auto_t *argv_owned = argv;
+    json_auto_t *env_owned = env;
+    slot *s = calloc(1, sizeof(*s));
+    if (!s)
+        return hks_fail(err, ENOMEM, "serve instance");
+    s->id = atomic_fetch_add(&pool->next_id, 1) + 1;
+    s->runtime = (size_t)(rt - rt_runtimes);
+    s->control = s->stdin_w = -1;
+    s->serve = events;
+    snprintf(s->code_dir, sizeof(s->code_dir), "%s", code_dir);
+
+    int control[2] = {-1, -1};
+    if (with_control && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, control) < 0) {
+        free(s);
+        return hks_fail(err, errno, "control socket of a serve instance");
+    }
+    char launcher_host[PATH_MAX + 64];
+    snprintf(launcher_host, sizeof(launcher_host), "%s/runtimes/%s", pool->root, rt->name);
+    /* the extra fds become 3, 4, ... inside, after 0 (/dev/null), 1 and 2 */
+    size_t n_pass = n_fds - 2 + (with_control ? 1 : 0);
+    json_t *msg = json_pack("{s:s,s:I,s:s,s:O,s:O,s:s,s:[{s:s,s:s},{s:s,s:s}],s:o,s:s,s:i}", "op",
+                            "run", "id", (json_int_t)s->id, "profile", PROFILE_NAME, "argv", argv,
+                            "env", env, "cwd", "/code", "mounts", "source", launcher_host, "target",
+                            LAUNCHER_DIR, "source", code_dir, "target", "/code", "limits",
+                            rt_limits_json(limits), "output", "direct", "pass_fds", (int)n_pass);
+    if (!msg) {
+        if (with_control) {
+            close(control[0]);
+            close(control[1]);
+        }
+        free(s);
+        return hks_fail(err, ENOMEM, "serve request");
+    }
+    s->control = control[0];
+    pthread_mutex_lock(&pool->lock);
+    if (pool->stopping || pool->spawner_gone) {
+        pthread_mutex_unlock(&pool->lock);
+        json_decref(msg);
+        if (with_control) {
+            close(control[0]);
+            close(control[1]);
+        }
+        free(s);
+        return hks_fail(err, 0, "the sandbox pool is not running");
+    }
+    if (s->control >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)s->id};
+        epoll_ctl(pool->epfd, EPOLL_CTL_ADD, s->control, &ev);
+    }
+    s->next = pool->slots;
+    pool->slots = s;
+    pthread_mutex_unlock(&pool->lock);
+    *instance_id = s->id;
+
+    int all_fds[8];
+    size_t n_all = 0;
+    for (size_t i = 0; i < n_fds && n_all < 7; i++)
+        all_fds[n_all++] = fds[i];
+    if (with_control)
+        all_fds[n_all++] = control[1];
+    int rc = sbx_msg_send(pool->sock, msg, all_fds, n_all, err);
+    json_decref(msg);
+    if (with_control)
+        close(control[1]);
+    if (rc < 0) {
+        pthread_mutex_lock(&pool->lock);
+        if (s->control >= 0)
+            epoll_ctl(pool->epfd, EPOLL_CTL_DEL, s->control, NULL);
+        rt_slot_unlink(pool, s);
+        pthread_mutex_unlock(&pool->lock);
+        rt_slot_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *base_env(void)
+{
+    return json_pack("[s,s,s]", "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8");
+}
+
+static void append_env(json_t *env, char *const *extra)
+{
+    size_t n = 0;
+    for (char *const *e = extra; e && *e && n < MAX_SERVE_ENV; e++, n++)
+        json_array_append_new(env, json_string(*e));
+}
+
 int rt_serve_start(rt_pool *pool, const rt_serve_request *req, long long *instance_id,
                    hks_error *err)
 {
@@ -17,73 +113,38 @@ int rt_serve_start(rt_pool *pool, const rt_serve_request *req, long long *instan
         return hks_fail(err, 0, "unknown runtime '%s'", req->runtime ? req->runtime : "");
     if (!req->events.on_end)
         return hks_fail(err, EINVAL, "a serve instance needs an on_end event");
-    slot *s = calloc(1, sizeof(*s));
-    if (!s)
-        return hks_fail(err, ENOMEM, "serve instance");
-    s->id = atomic_fetch_add(&pool->next_id, 1) + 1;
-    s->runtime = (size_t)(rt - rt_runtimes);
-    s->control = s->stdin_w = -1;
-    s->serve = req->events;
-    snprintf(s->code_dir, sizeof(s->code_dir), "%s", req->code_dir);
-
-    int control[2] = {-1, -1};
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, control) < 0) {
-        free(s);
-        return hks_fail(err, errno, "control socket of a serve instance");
-    }
-    char launcher_host[PATH_MAX + 64], launcher_inside[128];
-    snprintf(launcher_host, sizeof(launcher_host), "%s/runtimes/%s", pool->root, rt->name);
+    char launcher_inside[128];
     snprintf(launcher_inside, sizeof(launcher_inside), LAUNCHER_DIR "/%s", rt->launcher);
-    /* fds inside: 0 /dev/null, 1 and 2 the output fds, 3 the listening socket, 4 control */
-    json_t *env =
-        json_pack("[s,s,s,s,s,s]", "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8",
-                  "HKS_LISTEN_FD=3", "HKS_CONTROL_FD=4", "NODE_ENV=production");
-    size_t n_env = 0;
-    for (char *const *e = req->env; e && *e && n_env < MAX_SERVE_ENV; e++, n_env++)
-        json_array_append_new(env, json_string(*e));
-    json_t *msg =
-        json_pack("{s:s,s:I,s:s,s:[s,s,s],s:o,s:s,s:[{s:s,s:s},{s:s,s:s}],s:o,s:s,s:i}", "op",
-                  "run", "id", (json_int_t)s->id, "profile", PROFILE_NAME, "argv", rt->interpreter,
-                  launcher_inside, "serve", "env", env, "cwd", "/code", "mounts", "source",
-                  launcher_host, "target", LAUNCHER_DIR, "source", req->code_dir, "target", "/code",
-                  "limits", rt_limits_json(req->limits), "output", "direct", "pass_fds", 2);
-    if (!msg) {
-        close(control[0]);
-        close(control[1]);
-        free(s);
-        return hks_fail(err, ENOMEM, "serve request");
-    }
-    /* known to the dispatcher before the spawner can answer about it */
-    s->control = control[0];
-    pthread_mutex_lock(&pool->lock);
-    if (pool->stopping || pool->spawner_gone) {
-        pthread_mutex_unlock(&pool->lock);
-        json_decref(msg);
-        close(control[0]);
-        close(control[1]);
-        free(s);
-        return hks_fail(err, 0, "the sandbox pool is not running");
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)s->id};
-    epoll_ctl(pool->epfd, EPOLL_CTL_ADD, s->control, &ev);
-    s->next = pool->slots;
-    pool->slots = s;
-    pthread_mutex_unlock(&pool->lock);
-    *instance_id = s->id;
+    json_t *env = base_env();
+    json_array_append_new(env, json_string("HKS_LISTEN_FD=3"));
+    json_array_append_new(env, json_string("HKS_CONTROL_FD=4"));
+    json_array_append_new(env, json_string("NODE_ENV=production"));
+    append_env(env, req->env);
+    int fds[3] = {req->stdout_fd, req->stderr_fd, req->listen_fd};
+    return start_slot(pool, rt, req->code_dir,
+                      json_pack("[s,s,s]", rt->interpreter, launcher_inside, "serve"), env,
+                      req->limits, fds, 3, true, req->events, instance_id, err);
+}
 
-    int fds[4] = {req->stdout_fd, req->stderr_fd, req->listen_fd, control[1]};
-    int rc = sbx_msg_send(pool->sock, msg, fds, 4, err);
-    json_decref(msg);
-    close(control[1]);
-    if (rc < 0) {
-        pthread_mutex_lock(&pool->lock);
-        epoll_ctl(pool->epfd, EPOLL_CTL_DEL, s->control, NULL);
-        rt_slot_unlink(pool, s);
-        pthread_mutex_unlock(&pool->lock);
-        rt_slot_free(s);
-        return -1;
-    }
-    return 0;
+int rt_task_start(rt_pool *pool, const rt_task_request *req, long long *task_id, hks_error *err)
+{
+    const rt_runtime *rt = rt_runtime_find(req->runtime);
+    if (!rt)
+        return hks_fail(err, 0, "unknown runtime '%s'", req->runtime ? req->runtime : "");
+    if (!req->events.on_end)
+        return hks_fail(err, EINVAL, "a task needs an on_end event");
+    if (!req->argv || !req->argv[0] || !req->argv[0][0])
+        return hks_fail(err, EINVAL, "a task needs a command");
+    json_t *argv = json_array();
+    for (char *const *a = req->argv; *a; a++)
+        json_array_append_new(argv, json_string(*a));
+    json_t *env = base_env();
+    json_array_append_new(env, json_string("NODE_ENV=production"));
+    append_env(env, req->env);
+    int fds[2] = {req->stdout_fd, req->stderr_fd};
+    rt_serve_events events = {.on_end = req->events.on_end, .ctx = req->events.ctx};
+    return start_slot(pool, rt, req->code_dir, argv, env, req->limits, fds, 2, false, events,
+                      task_id, err);
 }
 
 void rt_serve_stop(rt_pool *pool, long long instance_id, bool graceful)

@@ -1,0 +1,151 @@
+/* Handlers of /internal/v1/cronjobs: create, list, get, update, delete, runs and trigger. The
+ * daemon checks definitions (cronjob_spec.c); this file maps its answers to HTTP. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define RUN_LOG_BYTES_DEFAULT (64u << 10)
+#define RUN_LOG_BYTES_MAX     (256u << 10)
+#define RUNS_LIMIT_MAX        1000
+
+static void cronjob_error(request *req, int failure, const char *message, const char *field)
+{
+    switch (failure) {
+    case HKSD_FAIL_INVALID:
+        api_error(req, 422, "invalid", message,
+                  field && field[0] ? json_pack("{s:s}", "field", field) : NULL);
+        break;
+    case HKSD_FAIL_NOT_FOUND:
+        api_error(req, 404, "not_found", "no such CronJob", NULL);
+        break;
+    case HKSD_FAIL_CONFLICT:
+        api_error(req, 409, "conflict", message,
+                  field && field[0] ? json_pack("{s:s}", "field", field) : NULL);
+        break;
+    case HKSD_FAIL_BUSY:
+        api_error(req, 429, "overloaded", message, NULL);
+        req->resp.retry_after_s = 5;
+        break;
+    case HKSD_FAIL_UNAVAILABLE:
+        api_error(req, 503, "unavailable", message, NULL);
+        req->resp.retry_after_s = 1;
+        break;
+    default:
+        api_error(req, 500, "internal", message, NULL);
+    }
+}
+
+static hksd_caller caller_of(const request *req)
+{
+    return (hksd_caller){
+        .request_id = req->id, .sub = req->claims.sub, .project = req->claims.project};
+}
+
+void api_handle_cronjob_create(request *req)
+{
+    json_auto_t *in = api_body_object(req);
+    if (!in)
+        return;
+    hksd_caller caller = caller_of(req);
+    json_t *view = NULL;
+    char field[64] = "";
+    hks_error err = {0};
+    int failure = hksd_cronjob_create(req->daemon, &caller, in, &view, field, &err);
+    if (failure)
+        cronjob_error(req, failure, err.msg, field);
+    else
+        api_json(req, 201, view);
+}
+
+void api_handle_cronjobs_list(request *req)
+{
+    api_json(req, 200, hksd_cronjob_list(req->daemon, req->claims.project));
+}
+
+void api_handle_cronjob_get(request *req)
+{
+    json_t *view = hksd_cronjob_get(req->daemon, req->claims.project, req->fn_id);
+    if (!view)
+        api_error(req, 404, "not_found", "no such CronJob", NULL);
+    else
+        api_json(req, 200, view);
+}
+
+void api_handle_cronjob_update(request *req)
+{
+    json_auto_t *in = api_body_object(req);
+    if (!in)
+        return;
+    hksd_caller caller = caller_of(req);
+    json_t *view = NULL;
+    char field[64] = "";
+    hks_error err = {0};
+    int failure = hksd_cronjob_update(req->daemon, &caller, req->fn_id, in, &view, field, &err);
+    if (failure)
+        cronjob_error(req, failure, err.msg, field);
+    else
+        api_json(req, 200, view);
+}
+
+void api_handle_cronjob_delete(request *req)
+{
+    hksd_caller caller = caller_of(req);
+    json_t *view = hksd_cronjob_get(req->daemon, req->claims.project, req->fn_id);
+    const char *id = json_string_value(json_object_get(view, "id"));
+    hks_error err = {0};
+    int failure = id ? hksd_cronjob_delete(req->daemon, &caller, id, &err) : HKSD_FAIL_NOT_FOUND;
+    if (failure)
+        cronjob_error(req, failure, err.msg, NULL);
+    else
+        api_json(req, 200, json_pack("{s:s,s:b}", "id", id, "deleted", 1));
+    json_decref(view);
+}
+
+/* A query parameter that must be an integer in [min, max] when given; false (and a 422 in
+ * req->resp) when it is not. */
+static bool query_uint(request *req, const char *name, unsigned long long min,
+                       unsigned long long max, unsigned long long *value)
+{
+    const char *text = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    if (!text)
+        return true;
+    if (hks_parse_uint(text, min, max, value) < 0) {
+        char message[160];
+        snprintf(message, sizeof(message), "%s must be an integer from %llu to %llu", name, min,
+                 max);
+        api_error(req, 422, "invalid", message, json_pack("{s:s}", "field", name));
+        return false;
+    }
+    return true;
+}
+
+void api_handle_cronjob_runs(request *req)
+{
+    unsigned long long limit = RUNS_LIMIT_MAX, log_bytes = RUN_LOG_BYTES_DEFAULT;
+    if (!query_uint(req, "limit", 1, RUNS_LIMIT_MAX, &limit) ||
+        !query_uint(req, "log_bytes", 0, RUN_LOG_BYTES_MAX, &log_bytes))
+        return;
+    json_t *runs =
+        hksd_cronjob_runs(req->daemon, req->claims.project, req->fn_id, (size_t)log_bytes);
+    if (!runs) {
+        api_error(req, 404, "not_found", "no such CronJob", NULL);
+        return;
+    }
+    json_t *list = json_object_get(runs, "runs");
+    while (json_array_size(list) > limit)
+        json_array_remove(list, json_array_size(list) - 1);
+    api_json(req, 200, runs);
+}
+
+void api_handle_cronjob_trigger(request *req)
+{
+    hksd_caller caller = caller_of(req);
+    json_t *run = NULL;
+    hks_error err = {0};
+    int failure = hksd_cronjob_trigger(req->daemon, &caller, req->fn_id, &run, &err);
+    if (failure)
+        cronjob_error(req, failure, err.msg, NULL);
+    else
+        api_json(req, 201, run);
+}
