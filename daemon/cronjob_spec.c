@@ -32,7 +32,7 @@ static int invalid(char field[64], hks_error *err, const char *name, const char 
     va_start(ap, fmt);
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
-    return hks_fail(err, EINVAL, "%s: %s", name, message);
+    return hks_fail(err, 0, "%s: %s", name, message);
 }
 
 /* The first key of o not in known, or NULL. */
