@@ -58,7 +58,7 @@ static int refuse_unknown(json_t *o, const char *const *known, size_t n, const c
     if (!key)
         return 0;
     char name[64];
-    snprintf(name, sizeof(name), "%s%.40s", prefix, key);
+    snprintf(name, sizeof(name), "%s%.40s", prefix, key[0] ? key : "\"\"");
     return invalid(field, err, name, "unknown field");
 }
 
