@@ -425,17 +425,17 @@ void cj_metrics(cj_manager *m, FILE *out)
     unsigned n = m->n_cronjobs, active = m->n_active;
     pthread_mutex_unlock(&m->lock);
     fprintf(out,
-            "# HELP hksd_cronjobs CronJobs defined on this host.\n"
-            "# TYPE hksd_cronjobs gauge\nhksd_cronjobs %u\n"
-            "# HELP hksd_cronjob_runs_active CronJob runs going.\n"
-            "# TYPE hksd_cronjob_runs_active gauge\nhksd_cronjob_runs_active %u\n"
-            "# HELP hksd_cronjob_runs_total CronJob runs by result (missed: past the starting "
+            "# HELP hks_cronjobs CronJobs defined on this host.\n"
+            "# TYPE hks_cronjobs gauge\nhks_cronjobs %u\n"
+            "# HELP hks_cronjob_runs_active CronJob runs going.\n"
+            "# TYPE hks_cronjob_runs_active gauge\nhks_cronjob_runs_active %u\n"
+            "# HELP hks_cronjob_runs_total CronJob runs by result (missed: past the starting "
             "deadline; skipped: refused by the concurrency policy or the host limit).\n"
-            "# TYPE hksd_cronjob_runs_total counter\n"
-            "hksd_cronjob_runs_total{result=\"succeeded\"} %llu\n"
-            "hksd_cronjob_runs_total{result=\"failed\"} %llu\n"
-            "hksd_cronjob_runs_total{result=\"missed\"} %llu\n"
-            "hksd_cronjob_runs_total{result=\"skipped\"} %llu\n",
+            "# TYPE hks_cronjob_runs_total counter\n"
+            "hks_cronjob_runs_total{result=\"succeeded\"} %llu\n"
+            "hks_cronjob_runs_total{result=\"failed\"} %llu\n"
+            "hks_cronjob_runs_total{result=\"missed\"} %llu\n"
+            "hks_cronjob_runs_total{result=\"skipped\"} %llu\n",
             n, active, atomic_load(&m->runs_succeeded), atomic_load(&m->runs_failed),
             atomic_load(&m->runs_missed), atomic_load(&m->runs_skipped));
 }

@@ -464,7 +464,7 @@ def test_list_and_metrics_and_audit(hksd, fn):
         assert {"next_run_at", "last_run_at", "last_result", "schedule"} <= set(c)
     status, _, metrics = hksd.request("GET", "/metrics")
     text = metrics.decode()
-    assert "hksd_cronjobs " in text and 'hksd_cronjob_runs_total{result="succeeded"}' in text
+    assert "hks_cronjobs " in text and 'hks_cronjob_runs_total{result="succeeded"}' in text
     audit = pathlib.Path(hksd.state, "audit.log").read_text()
     assert '"action":"cronjob.create"' in audit and a["id"] in audit
     assert '"action":"cronjob.trigger"' in audit and '"action":"cronjob.delete"' in audit
