@@ -145,7 +145,6 @@ static void free_strings(char ***list)
         free(*s);
     free(*list);
 }
-#define cleanup_strings __attribute__((cleanup(free_strings)))
 
 /* command + args, NULL-terminated */
 static char **task_argv(json_t *task)
@@ -270,37 +269,26 @@ static void pump_output(cj_manager *m, cj_run *run, long long task_id, int out_f
     }
 }
 
-static void run_task(cj_manager *m, cj_run *run, const char *project, json_t *task, run_log *log,
-                     run_outcome *out)
+/* The command in its sandbox, its output into the log, until it ends. */
+static void run_sandboxed(cj_manager *m, cj_run *run, const fn_template *tpl, char **argv,
+                          char **env, long long timeout_s, run_log *log, run_outcome *out)
 {
-    const char *template_id = json_string_value(json_object_get(task, "template"));
-    fn_template tpl;
-    if (fn_template_get(m->functions, project, template_id, &tpl) < 0) {
-        fail(out, "the template function %s does not exist (deleted or expired)", template_id);
-        return;
-    }
-    long long timeout_s = json_integer_value(json_object_get(task, "timeout_seconds"));
-    cleanup_strings char **argv = task_argv(task);
-    cleanup_strings char **env = task_env(task, tpl.env);
-    sbx_limits limits = tpl.limits;
+    sbx_limits limits = tpl->limits;
     limits.wall_ms = limits.cpu_ms = (uint64_t)timeout_s * 1000;
     int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
-    if (!argv || !env || pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
-        fail(out, "could not prepare the task: %s", strerror(errno ? errno : ENOMEM));
+    if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
+        fail(out, "could not prepare the task: pipe: %s", strerror(errno));
         for (int i = 0; i < 2; i++) {
             if (out_pipe[i] >= 0)
                 close(out_pipe[i]);
-            if (err_pipe[i] >= 0)
-                close(err_pipe[i]);
         }
-        fn_template_release(&tpl);
         return;
     }
     task_end end = {.ended = false};
     pthread_mutex_init(&end.lock, NULL);
     pthread_cond_init(&end.cond, NULL);
-    rt_task_request req = {.runtime = tpl.runtime,
-                           .code_dir = tpl.code_dir,
+    rt_task_request req = {.runtime = tpl->runtime,
+                           .code_dir = tpl->code_dir,
                            .argv = argv,
                            .env = env,
                            .limits = &limits,
@@ -310,9 +298,8 @@ static void run_task(cj_manager *m, cj_run *run, const char *project, json_t *ta
     long long task_id = 0;
     hks_error err = {0};
     int rc = rt_task_start(m->pool, &req, &task_id, &err);
-    close(out_pipe[1]);
+    close(out_pipe[1]); /* the sandbox has its own copies */
     close(err_pipe[1]);
-    fn_template_release(&tpl);
     if (rc == 0) {
         pthread_mutex_lock(&m->lock);
         run->task_id = task_id;
@@ -333,6 +320,27 @@ static void run_task(cj_manager *m, cj_run *run, const char *project, json_t *ta
     close(err_pipe[0]);
     pthread_mutex_destroy(&end.lock);
     pthread_cond_destroy(&end.cond);
+}
+
+static void run_task(cj_manager *m, cj_run *run, const char *project, json_t *task, run_log *log,
+                     run_outcome *out)
+{
+    const char *template_id = json_string_value(json_object_get(task, "template"));
+    fn_template tpl;
+    if (fn_template_get(m->functions, project, template_id, &tpl) < 0) {
+        fail(out, "the template function %s does not exist (deleted or expired)", template_id);
+        return;
+    }
+    char **argv = task_argv(task);
+    char **env = task_env(task, tpl.env);
+    if (argv && env)
+        run_sandboxed(m, run, &tpl, argv, env,
+                      json_integer_value(json_object_get(task, "timeout_seconds")), log, out);
+    else
+        fail(out, "could not prepare the task: out of memory");
+    free_strings(&argv);
+    free_strings(&env);
+    fn_template_release(&tpl);
 }
 
 /* ---- a function target ---- */
@@ -620,7 +628,7 @@ json_t *cj_history_load(cronjob *cj, long long now)
         }
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
-            json_t **grown = realloc(records, cap * sizeof(*records));
+            json_t **grown = realloc(records, cap * sizeof(json_t *));
             if (!grown) {
                 json_decref(r);
                 break;
@@ -630,7 +638,7 @@ json_t *cj_history_load(cronjob *cj, long long now)
         records[n++] = r;
     }
     if (n)
-        qsort(records, n, sizeof(*records), by_number);
+        qsort(records, n, sizeof(json_t *), by_number);
     for (size_t i = 0; i < n; i++) {
         json_t *r = records[i];
         json_int_t no = json_integer_value(json_object_get(r, "number"));

@@ -118,7 +118,7 @@ static int new_id(char out[CJ_ID_LEN + 1], hks_error *err)
     unsigned char raw[10];
     if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
         return hks_fail(err, errno, "getrandom for a CronJob id");
-    memcpy(out, "cj-", 3);
+    snprintf(out, 4, "cj-");
     for (size_t i = 0; i < sizeof(raw); i++)
         snprintf(out + 3 + 2 * i, 3, "%02x", raw[i]);
     return 0;
@@ -655,7 +655,7 @@ json_t *cj_list(cj_manager *m, const char *project)
     }
     pthread_mutex_unlock(&m->lock);
     if (k)
-        qsort(views, k, sizeof(*views), by_name);
+        qsort(views, k, sizeof(json_t *), by_name);
     json_t *list = json_array();
     for (size_t i = 0; i < k; i++)
         json_array_append_new(list, views[i]);
