@@ -285,29 +285,38 @@ def test_calls_of_every_kind_share_one_connection(server):
     assert c.transport.connections_opened == 2
 
 
-def test_threads_each_use_their_own_connection_at_a_time(server):
-    server.script = [("sleep", 0.2)] * 4
-    c = client_of(server, pool_size=2)
+def run_threads(c, n_threads, calls):
     errors = []
 
     def work():
         try:
-            for _ in range(5):
+            for _ in range(calls):
                 c.functions.list()
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
+    threads = [threading.Thread(target=work) for _ in range(n_threads)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_threads_each_use_their_own_connection_at_a_time(server):
+    server.script = [("sleep", 0.2)] * 4  # the four threads are in flight together at first
+    c = client_of(server, pool_size=4)
+    run_threads(c, 4, 5)
     assert len(server.seen) == 20
-    # at most one connection per thread, and at most pool_size kept afterwards
-    assert 1 <= c.transport.connections_opened <= 4
+    # a connection is opened only when none is idle: at most one per thread
+    assert 2 <= c.transport.connections_opened <= 4
     assert len({s[0] for s in server.seen}) == c.transport.connections_opened
-    assert c.transport.idle_connections() <= 2
+    assert c.transport.idle_connections() == c.transport.connections_opened
+    # a smaller pool keeps at most pool_size idle connections, closing the others
+    server.script = [("sleep", 0.2)] * 4
+    small = client_of(server, pool_size=2)
+    run_threads(small, 4, 5)
+    assert small.transport.connections_opened >= 2 and small.transport.idle_connections() <= 2
 
 
 def test_an_idle_connection_the_server_closed_is_not_used_again(server):
