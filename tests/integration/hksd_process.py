@@ -22,9 +22,10 @@ def free_port():
 
 
 class Daemon:
-    def __init__(self, env=None, state=None):
+    def __init__(self, env=None, state=None, config=None):
         """env: extra environment variables for hksd (e.g. HKSD_FUNCTION_IDLE); state: an
-        existing state directory to start on (a restart), else a new one."""
+        existing state directory to start on (a restart), else a new one; config: settings of
+        the configuration file (e.g. {"http": {"connection_timeout_s": 1}})."""
         self.state = state or tempfile.mkdtemp(prefix="hksd-test-")
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -32,8 +33,13 @@ class Daemon:
                         HKSD_POOL_NODE="1")
         self.env.update(env or {})
         self.log = open(os.path.join(self.state, "hksd.log"), "ab" if state else "wb")
-        self.proc = subprocess.Popen([HKSD, "--listen", "127.0.0.1:%d" % self.port],
-                                     env=self.env, stderr=self.log)
+        args = [HKSD, "--listen", "127.0.0.1:%d" % self.port]
+        if config is not None:
+            path = os.path.join(self.state, "config.json")
+            with open(path, "w") as f:
+                json.dump(config, f)
+            args += ["--config", path]
+        self.proc = subprocess.Popen(args, env=self.env, stderr=self.log)
         deadline = time.time() + 60
         while time.time() < deadline:
             try:

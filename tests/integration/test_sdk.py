@@ -178,7 +178,7 @@ def test_default_url_without_environment(monkeypatch):
 
 
 def test_connection_error_on_closed_port():
-    c = Client(url="http://127.0.0.1:%d" % free_port(), token="t", timeout=5)
+    c = Client(url="http://127.0.0.1:%d" % free_port(), token="t", timeout=5, max_retries=0)
     with pytest.raises(HksConnectionError) as ei:
         c.functions.execute("print(1)")
     assert ei.value.status == 0 and isinstance(ei.value, HksError)
@@ -247,7 +247,7 @@ def test_rate_limited_with_retry_after(stub):
                          "X-Request-Id": "srv-id"},
                    b'{"error": {"code": "overloaded", "message": "too many", "details": {}}}')
     with pytest.raises(HksRateLimited) as ei:
-        Client(url=stub, token="t").functions.execute("1")
+        Client(url=stub, token="t", max_retries=0).functions.execute("1")
     e = ei.value
     assert e.status == 429 and e.code == "overloaded" and e.retry_after == 3.0
     assert e.message == "too many" and e.request_id == "srv-id"
@@ -737,7 +737,7 @@ def test_invoke_errors_of_hksd_are_typed(stub, status, code, cls):
     Stub.answer = (status, {"Retry-After": "2", "Content-Type": "application/json"},
                    json.dumps({"error": {"code": code, "message": "m", "details": {}}}).encode())
     with pytest.raises(cls) as ei:
-        Client(url=stub, token="t").functions.invoke("fn-1")
+        Client(url=stub, token="t", max_retries=0).functions.invoke("fn-1")
     e = ei.value
     assert e.status == status and e.code == code and isinstance(e, HksError)
     if cls is HksRateLimited:

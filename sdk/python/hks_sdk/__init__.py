@@ -18,6 +18,7 @@ from .errors import (AuthError, ExecutionTimeout, HksAuthError, HksConnectionErr
                      HksFunctionError, HksNotFound, HksRateLimited, HksTimeout, HksUnavailable,
                      InvalidRequest, NotFound, PermissionDenied, RateLimited, ServerError)
 from .models import ExecutionResult, Function, InvocationResult
+from .retry import RetryPolicy
 
 __version__ = "0.1.0"
 
@@ -25,4 +26,4 @@ __all__ = ["Client", "Functions", "functions", "Function", "ExecutionResult", "I
            "HksError", "HksAuthError", "HksNotFound", "HksRateLimited", "HksFunctionError",
            "HksUnavailable", "HksTimeout", "HksConnectionError", "AuthError", "PermissionDenied",
            "NotFound", "InvalidRequest", "RateLimited", "ExecutionTimeout", "ServerError", "LogStream", "pack_directory", "parse_ttl",
-           "__version__"]
+           "RetryPolicy", "__version__"]

@@ -6,24 +6,29 @@ import datetime
 import http.client
 import io
 import json
+import logging
 import math
 import os
+import random
 import re
 import socket
 import tarfile
-import urllib.error
+import time
 import urllib.parse
-import urllib.request
 import uuid
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 from .errors import (AuthError, HksConnectionError, HksError, HksFunctionError,
                      HksNotFound, HksRateLimited, HksTimeout, HksUnavailable, InvalidRequest,
                      PermissionDenied, ServerError)
 from .models import Body, ExecutionResult, Function, InvocationResult, Query, Since
+from .retry import RetryPolicy, parse_retry_after, retryable_status
+from .transport import Answer, Broken, NoAnswer, NotSent, Timeout, Transport, TransportError
 
 USER_AGENT = "hks-sdk-python/0.1"
 DEFAULT_URL = "http://127.0.0.1:8080"
+
+_log = logging.getLogger("hks_sdk")
 
 FileContent = Union[str, bytes]
 FilesArg = Union[Mapping[str, FileContent], Sequence[Mapping[str, Any]]]
@@ -38,22 +43,6 @@ _ERRORS: Dict[int, Type[HksError]] = {
     413: InvalidRequest, 422: InvalidRequest, 500: ServerError, 502: HksFunctionError,
     503: HksUnavailable, 504: HksTimeout,
 }
-
-
-def _retry_after(value: Optional[str]) -> Optional[float]:
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:  # an HTTP date
-        import email.utils
-        import time
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 def _encode_files(files: FilesArg) -> List[Dict[str, Any]]:
@@ -100,49 +89,75 @@ class Client:
 
     ``url`` defaults to ``$HKS_URL`` (else http://127.0.0.1:8080), ``token`` to ``$HKS_TOKEN``,
     ``project`` to ``$HKS_PROJECT`` (informational: the tenant is the token's ``project`` claim).
-    ``timeout`` is the HTTP timeout in seconds.
+
+    ``timeout``: seconds without progress (connecting, sending, waiting for the answer) before a
+    request fails with HksConnectionError; each method also takes one for a single call. Timeouts
+    are never retried.
+
+    Retries (see hks_sdk.retry): a request hksd turned away unexecuted (429 ``overloaded``, 503
+    ``unavailable``) or that could not be sent is sent again up to ``max_retries`` times, after
+    the answer's ``Retry-After`` or else an exponential backoff with jitter (``backoff_base`` *
+    2**n seconds, at most ``backoff_max``), waiting at most ``max_retry_wait`` seconds in all.
+    ``max_retries=0`` turns retries off. ``sleep`` is the function that waits (``time.sleep``).
+
+    Connections: HTTP/1.1 keep-alive, reused across calls and threads (each used by one thread at
+    a time); up to ``pool_size`` idle ones are kept. ``close()`` (or ``with Client() as c:``)
+    closes them; the client stays usable.
     """
 
     def __init__(self, url: Optional[str] = None, token: Optional[str] = None, project: Optional[str] = None,
-                 timeout: float = 60.0) -> None:
+                 timeout: Optional[float] = 60.0, *, max_retries: int = 3, backoff_base: float = 0.5,
+                 backoff_max: float = 30.0, max_retry_wait: float = 60.0, pool_size: int = 10,
+                 sleep: Optional[Callable[[float], None]] = None) -> None:
         self.url = (url or os.environ.get("HKS_URL") or DEFAULT_URL).rstrip("/")
         self.token = _clean_token(token if token is not None else os.environ.get("HKS_TOKEN"))
         self.project = project if project is not None else os.environ.get("HKS_PROJECT")
-        self.timeout = timeout
+        self.timeout = _check_timeout(timeout)
+        self.retry = RetryPolicy(max_retries, backoff_base, backoff_max, max_retry_wait)
+        self.sleep: Callable[[float], None] = sleep or time.sleep
+        self.transport = Transport(self.url, pool_size)
         self.functions = Functions(self)
 
     def __repr__(self) -> str:
         return "Client(url=%r, project=%r)" % (self.url, self.project)
 
+    def close(self) -> None:
+        """Close the idle connections. The client stays usable (it opens new ones)."""
+        self.transport.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     # ------------------------------------------------------------------ API
 
-    def runtimes(self) -> Dict[str, Any]:
+    def runtimes(self, request_timeout: Optional[float] = None) -> Dict[str, Any]:
         """GET /internal/v1/runtimes: the runtimes, their versions and the limits policy."""
-        return self.request("GET", "/internal/v1/runtimes")
+        return self.request("GET", "/internal/v1/runtimes", timeout=request_timeout)
 
     # ------------------------------------------------------------------ transport
 
     def request(self, method: str, path: str, body: Optional[Any] = None,
                 timeout: Optional[float] = None) -> Any:
-        """Send one request; return the parsed JSON body of a 2xx answer or raise HksError."""
-        resp, request_id = self._open(method, path, body, timeout)
-        try:
-            with resp:
-                payload = resp.read()
-                rid = resp.headers.get("X-Request-Id") or request_id
-        except (socket.timeout, ConnectionError, OSError) as e:
-            raise self._network_error(e, request_id, timeout if timeout is not None else self.timeout) from e
-        if not payload:
+        """Send one request (retried as the class says); return the parsed JSON body of a 2xx
+        answer or raise HksError. ``timeout``: this call's, else the client's."""
+        answer, request_id = self._exchange(method, path, body, timeout)
+        if not answer.payload:
             return None
         try:
-            return json.loads(payload)
+            return json.loads(answer.payload)
         except ValueError:
-            raise HksError("response is not JSON", 200, "bad_response", {}, rid) from None
+            rid = answer.headers.get("X-Request-Id") or request_id
+            raise HksError("response is not JSON", answer.status, "bad_response", {}, rid) from None
 
-    def _open(self, method: str, path: str, body: Optional[Any] = None, timeout: Optional[float] = None,
-              accept: str = "application/json", wait: bool = False) -> Tuple[Any, str]:
-        """Send one request; return the open response of a 2xx answer (and the request id) or
-        raise HksError. ``wait``: no timeout at all (a log that is followed)."""
+    def _exchange(self, method: str, path: str, body: Optional[Any] = None, timeout: Optional[float] = None,
+                  accept: str = "application/json", stream: bool = False,
+                  wait: bool = False) -> Tuple[Answer, str]:
+        """Send one request, retried as the class says; return the answer of a 2xx (open when
+        ``stream``) and the request id, or raise HksError. ``wait``: no timeout at all (a log
+        that is followed). Every attempt carries the same X-Request-Id."""
         request_id = uuid.uuid4().hex
         headers = {"User-Agent": USER_AGENT, "X-Request-Id": request_id, "Accept": accept}
         if self.token:
@@ -151,27 +166,52 @@ class Client:
         if body is not None:
             data = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        req = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
-        t = None if wait else (timeout if timeout is not None else self.timeout)
-        try:
-            resp = urllib.request.urlopen(req, timeout=t) if t is not None else urllib.request.urlopen(req)
-        except urllib.error.HTTPError as e:
+        t = None if wait else _check_timeout(timeout) if timeout is not None else self.timeout
+        attempts, waited = 0, 0.0
+        while True:
+            attempts += 1
             try:
-                payload = e.read()
-            except Exception:  # noqa: BLE001 - a broken body still yields an HksError
-                payload = b""
-            finally:
-                e.close()
-            raise self._error(e.code, e.headers, payload, request_id) from None
-        except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as e:
-            raise self._network_error(e, request_id, t) from e
-        return resp, request_id
+                answer = self.transport.exchange(method, path, headers, data, t, stream)
+            except NotSent as e:
+                delay = self.retry.backoff(attempts - 1, random.random)
+                if not self.retry.allows(attempts - 1, waited, delay):
+                    raise self._network_error(e, request_id, t, attempts) from e.cause
+                why = "cannot reach hksd: %s" % e.cause
+            except TransportError as e:
+                raise self._network_error(e, request_id, t, attempts) from e.cause
+            else:
+                if 200 <= answer.status < 300:
+                    return answer, request_id
+                payload = answer.payload if answer.stream is None else _read_error_body(answer)
+                error = self._error(answer.status, answer.headers, payload, request_id)
+                error.attempts = attempts
+                if not retryable_status(method, answer.status, error.code):
+                    raise error
+                ra = parse_retry_after(answer.headers.get("Retry-After"))
+                delay = ra if ra is not None else self.retry.backoff(attempts - 1, random.random)
+                if not self.retry.allows(attempts - 1, waited, delay):
+                    raise error
+                why = "%d %s" % (answer.status, error.code or "")
+            _log.info("hks_sdk: %s %s: %s; attempt %d in %.2fs (request %s)", method, path, why,
+                      attempts + 1, delay, request_id)
+            self.sleep(delay)
+            waited += delay
 
-    def _network_error(self, e: BaseException, request_id: str, timeout: Optional[float]) -> HksConnectionError:
-        reason = getattr(e, "reason", e)
-        if isinstance(reason, socket.timeout) or isinstance(e, socket.timeout):
-            return HksConnectionError("no answer from %s within %ss" % (self.url, timeout), request_id)
-        return HksConnectionError("cannot reach %s: %s" % (self.url, reason), request_id)
+    def _network_error(self, e: BaseException, request_id: str, timeout: Optional[float],
+                       attempts: int = 1) -> HksConnectionError:
+        cause = getattr(e, "cause", e)
+        if isinstance(e, Timeout) or isinstance(cause, socket.timeout):
+            err = HksConnectionError("no answer from %s within %ss" % (self.url, timeout), request_id)
+        elif isinstance(e, NoAnswer):
+            err = HksConnectionError("the connection to %s closed before an answer (%s); the request "
+                                     "may have been executed" % (self.url, cause), request_id)
+        elif isinstance(e, Broken):
+            err = HksConnectionError("the answer of %s was cut off (%s); the request may have been "
+                                     "executed" % (self.url, cause), request_id)
+        else:
+            err = HksConnectionError("cannot reach %s: %s" % (self.url, cause), request_id)
+        err.attempts = attempts
+        return err
 
     @staticmethod
     def _error(status: int, headers: Any, payload: bytes, request_id: str) -> HksError:
@@ -189,10 +229,30 @@ class Client:
         if not message:
             message = payload[:200].decode("utf-8", "replace") or "HTTP %d" % status
         if status == 429:
-            ra = _retry_after(headers.get("Retry-After") if headers is not None else None)
+            ra = parse_retry_after(headers.get("Retry-After") if headers is not None else None)
             return HksRateLimited(message, status, code, details, rid, retry_after=ra)
         cls = _ERRORS.get(status, HksError)
         return cls(message, status, code, details, rid)
+
+
+def _check_timeout(timeout: Optional[float]) -> Optional[float]:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 or \
+            timeout == float("inf"):
+        raise ValueError("hks_sdk: a timeout is a number of seconds > 0 (or None: no timeout), not %r"
+                         % (timeout,))
+    return float(timeout)
+
+
+def _read_error_body(answer: Answer) -> bytes:
+    """The body of an error answer to a streamed request (small: hksd's JSON error)."""
+    try:
+        return answer.stream.read(64 * 1024) if answer.stream is not None else b""
+    except (http.client.HTTPException, OSError):
+        return b""
+    finally:
+        answer.close()
 
 
 class Functions:
@@ -206,12 +266,15 @@ class Functions:
                 stdin: Optional[str] = None, args: Optional[Sequence[str]] = None,
                 env: Optional[Mapping[str, str]] = None, timeout: Optional[float] = None,
                 memory_mb: Optional[int] = None, entry: Optional[str] = None,
-                limits: Optional[Mapping[str, Any]] = None) -> ExecutionResult:
+                limits: Optional[Mapping[str, Any]] = None,
+                request_timeout: Optional[float] = None) -> ExecutionResult:
         """Run ``code`` (or ``files``) once in a fresh sandbox and return its result.
 
         ``files``: ``{name: str | bytes}`` (bytes are sent base64) or the API's list of
         ``{"name", "content", "encoding"}``. ``timeout`` (seconds) sets ``limits.wall_ms``,
         ``memory_mb`` sets ``limits.memory_mb``; both override the same keys of ``limits``.
+        ``request_timeout``: the HTTP timeout of this call; by default the client's, and at least
+        ``limits.wall_ms`` plus 30 s so that the execution's own limit ends it first.
         """
         body: Dict[str, Any] = {"runtime": runtime}
         if code is not None:
@@ -229,13 +292,9 @@ class Functions:
         lim = _limits(limits, timeout, memory_mb)
         if lim:
             body["limits"] = lim
-        # the HTTP call must outlive the execution's own wall-clock limit
-        http_timeout = self._client.timeout
-        if "wall_ms" in lim:
-            try:
-                http_timeout = max(http_timeout, float(lim["wall_ms"]) / 1000.0 + 30.0)
-            except (TypeError, ValueError):
-                pass
+        http_timeout = request_timeout
+        if http_timeout is None:
+            http_timeout = _outliving(self._client.timeout, lim.get("wall_ms"))
         doc = self._client.request("POST", "/internal/v1/operations/execute", body, timeout=http_timeout)
         if not isinstance(doc, dict):
             raise HksError("unexpected execute response", 200, "bad_response")
@@ -248,7 +307,8 @@ class Functions:
                env: Optional[Mapping[str, str]] = None, ttl: Optional[TtlArg] = None,
                memory_mb: Optional[int] = None, timeout: Optional[float] = None,
                limits: Optional[Mapping[str, Any]] = None, min_scale: Optional[int] = None,
-               max_scale: Optional[int] = None, concurrency: Optional[int] = None) -> Function:
+               max_scale: Optional[int] = None, concurrency: Optional[int] = None,
+               request_timeout: Optional[float] = None) -> Function:
         """Deploy a function (Knative Functions layout) and return it; it serves HTTP until it is
         deleted or its ``ttl`` runs out.
 
@@ -260,6 +320,7 @@ class Functions:
         ``ttl``: seconds, a ``timedelta`` or a string like ``"90s"``, ``"10m"``, ``"1h30m"``,
         ``"1d"`` (-> ``ttl_seconds``). ``timeout``: the per-request timeout in seconds
         (-> ``limits.wall_ms``); ``memory_mb`` -> ``limits.memory_mb``; both override ``limits``.
+        ``request_timeout``: the HTTP timeout of this call (default: the client's).
         """
         body: Dict[str, Any] = {"runtime": runtime}
         if name is not None:
@@ -280,7 +341,8 @@ class Functions:
         for key, value in (("min_scale", min_scale), ("max_scale", max_scale), ("concurrency", concurrency)):
             if value is not None:
                 body[key] = int(value)
-        doc = self._client.request("POST", "/internal/v1/operations/deploy-function", body)
+        doc = self._client.request("POST", "/internal/v1/operations/deploy-function", body,
+                                   timeout=request_timeout)
         return Function(self, _record(doc))
 
     @contextlib.contextmanager
@@ -292,23 +354,24 @@ class Functions:
         with fn:
             yield fn
 
-    def get(self, id: str) -> Function:
+    def get(self, id: str, request_timeout: Optional[float] = None) -> Function:
         """The function ``id`` (HksNotFound if it does not exist, or not in the token's project)."""
-        return Function(self, self._get_record(id))
+        return Function(self, self._get_record(id, request_timeout))
 
-    def list(self) -> List[Function]:
+    def list(self, request_timeout: Optional[float] = None) -> List[Function]:
         """The functions of the token's project."""
-        doc = self._client.request("GET", "/internal/v1/functions")
+        doc = self._client.request("GET", "/internal/v1/functions", timeout=request_timeout)
         items = doc.get("functions") if isinstance(doc, dict) else None
         if not isinstance(items, list):
             raise HksError("unexpected list response", 200, "bad_response")
         return [Function(self, _record(r)) for r in items]
 
-    def delete(self, id: str, missing_ok: bool = False) -> bool:
+    def delete(self, id: str, missing_ok: bool = False, request_timeout: Optional[float] = None) -> bool:
         """Delete the function ``id``: True when deleted. An unknown id raises HksNotFound, or
         returns False with ``missing_ok``."""
         try:
-            self._client.request("POST", "/internal/v1/operations/delete-function", {"id": _fn_id(id)})
+            self._client.request("POST", "/internal/v1/operations/delete-function", {"id": _fn_id(id)},
+                                 timeout=request_timeout)
         except HksNotFound:
             if missing_ok:
                 return False
@@ -355,32 +418,21 @@ class Functions:
                 raise TypeError("body must be str, bytes, dict or list, not %s" % type(body).__name__)
         if hdrs:
             req["headers"] = hdrs
-        http_timeout = timeout
-        if http_timeout is None:
-            http_timeout = self._client.timeout
-            try:
-                if _wall_ms is not None:
-                    http_timeout = max(http_timeout, float(_wall_ms) / 1000.0 + 30.0)
-            except (TypeError, ValueError):
-                pass
+        http_timeout = timeout if timeout is not None else _outliving(self._client.timeout, _wall_ms)
         doc = self._client.request("POST", "/internal/v1/operations/invoke-function", req,
                                    timeout=http_timeout)
         if not isinstance(doc, dict) or "status" not in doc:
             raise HksError("unexpected invoke response", 200, "bad_response")
         return InvocationResult.from_dict(doc)
 
-    def logs(self, id: str, since: Since = None, tail: Optional[int] = None) -> List[Dict[str, Any]]:
+    def logs(self, id: str, since: Since = None, tail: Optional[int] = None,
+             request_timeout: Optional[float] = None) -> List[Dict[str, Any]]:
         """The function's log so far: ``[{"ts", "stream": "stdout"|"stderr"|"system", "instance",
         "line"}, ...]``, oldest first. ``since``: a datetime, unix seconds or an RFC 3339 string;
         ``tail``: only the last N lines."""
-        resp, request_id = self._client._open("GET", _logs_path(id, since, tail, False),
-                                              accept="application/x-ndjson")
-        try:
-            with resp:
-                payload = resp.read()
-        except (socket.timeout, ConnectionError, OSError) as e:
-            raise self._client._network_error(e, request_id, self._client.timeout) from e
-        return [doc for doc in map(_log_line, payload.splitlines()) if doc is not None]
+        answer, _ = self._client._exchange("GET", _logs_path(id, since, tail, False), timeout=request_timeout,
+                                           accept="application/x-ndjson")
+        return [doc for doc in map(_log_line, answer.payload.splitlines()) if doc is not None]
 
     def follow_logs(self, id: str, since: Since = None, tail: Optional[int] = None,
                     timeout: Optional[float] = None) -> "LogStream":
@@ -395,21 +447,24 @@ class Functions:
                 for line in lines:
                     print(line["stream"], line["line"])
         """
-        resp, request_id = self._client._open("GET", _logs_path(id, since, tail, True), timeout=timeout,
-                                              accept="application/x-ndjson", wait=timeout is None)
-        return LogStream(self._client, resp, request_id, timeout)
+        answer, request_id = self._client._exchange("GET", _logs_path(id, since, tail, True), timeout=timeout,
+                                                    accept="application/x-ndjson", stream=True,
+                                                    wait=timeout is None)
+        return LogStream(self._client, answer, request_id, timeout)
 
-    def _get_record(self, id: str) -> Dict[str, Any]:
-        return _record(self._client.request("GET", "/internal/v1/functions/" + _quote(_fn_id(id))))
+    def _get_record(self, id: str, request_timeout: Optional[float] = None) -> Dict[str, Any]:
+        return _record(self._client.request("GET", "/internal/v1/functions/" + _quote(_fn_id(id)),
+                                             timeout=request_timeout))
 
 
 class LogStream:
     """The open NDJSON stream of ``follow_logs``: iterate it for ``{"ts", "stream", "instance",
     "line"}`` dicts; it ends when hksd ends the stream or on ``close()``."""
 
-    def __init__(self, client: Client, resp: Any, request_id: str, timeout: Optional[float]) -> None:
+    def __init__(self, client: Client, answer: Answer, request_id: str, timeout: Optional[float]) -> None:
         self._client = client
-        self._resp = resp
+        self._answer = answer  # its connection is this stream's alone, closed with it
+        self._resp = answer.stream
         self.request_id = request_id
         self._timeout = timeout
         self.closed = False
@@ -438,7 +493,7 @@ class LogStream:
         """Close the stream (hksd sees the client go away)."""
         if not self.closed:
             self.closed = True
-            self._resp.close()
+            self._answer.close()
 
     def __enter__(self) -> "LogStream":
         return self
@@ -484,6 +539,17 @@ def parse_ttl(ttl: TtlArg) -> int:
     if seconds != seconds or seconds in (float("inf"), float("-inf")):
         raise ValueError("ttl %r is not a number of seconds" % (ttl,))
     return int(math.ceil(seconds))
+
+
+def _outliving(timeout: Optional[float], wall_ms: Any) -> Optional[float]:
+    """An HTTP timeout that outlives a run limited to ``wall_ms``: at least that plus 30 s, so
+    that the run's own limit ends it first (None: no timeout stays none)."""
+    if timeout is None or wall_ms is None:
+        return timeout
+    try:
+        return max(timeout, float(wall_ms) / 1000.0 + 30.0)
+    except (TypeError, ValueError):
+        return timeout
 
 
 def _limits(limits: Optional[Mapping[str, Any]], timeout: Optional[float],

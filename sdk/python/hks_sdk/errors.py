@@ -21,9 +21,12 @@ class HksError(Exception):
     """A non-2xx answer of hksd (or, for subclasses, a failure to reach it).
 
     Attributes: ``status`` (HTTP status, 0 for network errors), ``code`` (the API's error code,
-    e.g. ``invalid``), ``message``, ``details`` (dict, e.g. ``{"field": "runtime"}``) and
-    ``request_id`` (the ``X-Request-Id`` of the request).
+    e.g. ``invalid``), ``message``, ``details`` (dict, e.g. ``{"field": "runtime"}``),
+    ``request_id`` (the ``X-Request-Id`` of the request) and ``attempts`` (how many times it was
+    sent: more than 1 when it was retried).
     """
+
+    attempts: int = 1
 
     def __init__(self, message: str, status: int = 0, code: str = "", details: Optional[Dict[str, Any]] = None,
                  request_id: Optional[str] = None) -> None:
@@ -68,7 +71,10 @@ class InvalidRequest(HksError):
 
 
 class HksRateLimited(HksError):
-    """429: too many executions waiting; ``retry_after`` is in seconds (None if not given)."""
+    """429: hksd is too busy to take the request (requests waiting for a worker or for a
+    function's instance, instances or functions on the host at their cap); it did not act on it.
+    Raised once the client's retries are spent; ``retry_after`` is in seconds (None if not
+    given)."""
 
     def __init__(self, message: str, status: int = 429, code: str = "", details: Optional[Dict[str, Any]] = None,
                  request_id: Optional[str] = None, retry_after: Optional[float] = None) -> None:
@@ -77,7 +83,9 @@ class HksRateLimited(HksError):
 
 
 class HksConnectionError(HksError):
-    """hksd could not be reached (connection refused, DNS, timeout, ...); ``status`` is 0."""
+    """No answer from hksd: it could not be reached (connection refused, DNS), the timeout passed,
+    or the connection closed before the answer was read whole (the message then says the request
+    may have been executed). ``status`` is 0."""
 
     def __init__(self, message: str, request_id: Optional[str] = None) -> None:
         super().__init__(message, 0, "connection_error", {}, request_id)
@@ -102,8 +110,8 @@ class HksFunctionError(ServerError):
 
 
 class HksUnavailable(ServerError):
-    """503 ``unavailable``: the sandboxes (or a function's instance) cannot be used right now;
-    retrying later may work."""
+    """503 ``unavailable``: hksd cannot take the request right now (stopping, no sandbox could be
+    used); raised once the client's retries are spent."""
 
 
 class HksTimeout(HksError):

@@ -7,8 +7,9 @@
     with hks_sdk.functions.temporary(code=HANDLER) as fn:
         print(fn.invoke({"x": 1}).json())
 
-Each call builds a fresh ``Client()``, so a token renewed in the environment is picked up. For
-other settings (url, token, timeout), use ``Client(...).functions``: it has the same methods.
+Each call builds a fresh ``Client()`` (and closes its idle connection afterwards), so a token
+renewed in the environment is picked up. For other settings (url, token, timeout, retries) and to
+keep connections open across calls, use ``Client(...).functions``: it has the same methods.
 """
 
 import builtins
@@ -21,44 +22,55 @@ from .models import ExecutionResult, Function, InvocationResult
 __all__ = ["execute", "deploy", "temporary", "get", "list", "delete", "invoke"]
 
 
-def _functions() -> Any:
-    return Client().functions
+@contextlib.contextmanager
+def _functions() -> Iterator[Any]:
+    client = Client()
+    try:
+        yield client.functions
+    finally:
+        client.close()  # a Function returned stays usable: its client reconnects
 
 
 def execute(code: Optional[str] = None, runtime: str = "python", files: Optional[FilesArg] = None,
             **kwargs: Any) -> ExecutionResult:
     """``Client().functions.execute(...)``: run code once in a fresh sandbox."""
-    return _functions().execute(code, runtime=runtime, files=files, **kwargs)
+    with _functions() as f:
+        return f.execute(code, runtime=runtime, files=files, **kwargs)
 
 
 def deploy(code: Optional[str] = None, runtime: str = "python", **kwargs: Any) -> Function:
     """``Client().functions.deploy(...)``: deploy a function and return it."""
-    return _functions().deploy(code, runtime=runtime, **kwargs)
+    with _functions() as f:
+        return f.deploy(code, runtime=runtime, **kwargs)
 
 
 @contextlib.contextmanager
 def temporary(**deploy_kwargs: Any) -> Iterator[Function]:
     """``with hks_sdk.functions.temporary(code=...) as fn:``: deployed for the block, deleted at
     its end (also when it raises)."""
-    with _functions().temporary(**deploy_kwargs) as fn:
+    with _functions() as f, f.temporary(**deploy_kwargs) as fn:
         yield fn
 
 
 def get(id: str) -> Function:
     """``Client().functions.get(id)``."""
-    return _functions().get(id)
+    with _functions() as f:
+        return f.get(id)
 
 
 def list() -> "builtins.list[Function]":  # noqa: A001 - mirrors client.functions.list
     """``Client().functions.list()``: the functions of the token's project."""
-    return _functions().list()
+    with _functions() as f:
+        return f.list()
 
 
 def delete(id: str, missing_ok: bool = False) -> bool:
     """``Client().functions.delete(id)``."""
-    return _functions().delete(id, missing_ok=missing_ok)
+    with _functions() as f:
+        return f.delete(id, missing_ok=missing_ok)
 
 
 def invoke(id: str, body: Any = None, **kwargs: Any) -> InvocationResult:
     """``Client().functions.invoke(id, ...)``: one HTTP request to a deployed function."""
-    return _functions().invoke(id, body, **kwargs)
+    with _functions() as f:
+        return f.invoke(id, body, **kwargs)
