@@ -293,7 +293,7 @@ static int load_sources(const char *dir, source_set *set, hks_error *err)
         p->text = hksd_node_seccomp_convert(text, len, label, &p->len, err);
         if (!p->text)
             return -1;
-        snprintf(p->name, sizeof(p->name), "%s", e->d_name);
+        memcpy(p->name, e->d_name, nlen + 1); /* nlen <= NAME_MAX_LEN: profile_name_ok */
         set->n++;
     }
     if (set->n == 0)
