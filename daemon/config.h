@@ -75,8 +75,8 @@ typedef struct hksd_config {
     unsigned audit_keep;       /* 10 */
     /* node role (a Kubernetes node): write policies/seccomp/ into the kubelet's seccomp directory
      * at start (daemon/node_seccomp.h); off unless configured */
-    bool node_install_seccomp;          /* false */
-    char node_seccomp_dir[PATH_MAX];    /* /var/lib/kubelet/seccomp/hks */
+    bool node_install_seccomp;       /* false */
+    char node_seccomp_dir[PATH_MAX]; /* /var/lib/kubelet/seccomp/hks */
 } hksd_config;
 
 /* The defaults, for a checkout or installation at root (NULL: "."). */

@@ -98,7 +98,7 @@ static json_t *oci_keys(json_t *object, const char *const *keep, const char *lab
 }
 
 static const char *const top_keys[] = {"defaultAction", "defaultErrnoRet", "architectures",
-                                       "flags", "syscalls", NULL};
+                                       "flags",         "syscalls",        NULL};
 static const char *const rule_keys[] = {"names", "action", "errnoRet", "args", NULL};
 static const char *const arg_keys[] = {"index", "value", "valueTwo", "op", NULL};
 
@@ -136,8 +136,8 @@ char *hksd_node_seccomp_convert(const char *text, size_t len, const char *label,
     json_error_t jerr;
     cleanup_json json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        hks_fail(err, 0, "seccomp profile %s: line %d column %d: %s", label, jerr.line,
-                 jerr.column, jerr.text);
+        hks_fail(err, 0, "seccomp profile %s: line %d column %d: %s", label, jerr.line, jerr.column,
+                 jerr.text);
         return NULL;
     }
     cleanup_json json_t *out = oci_keys(root, top_keys, label, "(root)", err);

@@ -10,10 +10,10 @@
 #include <jansson.h>
 #include <sys/stat.h>
 
-static char root[PATH_MAX];             /* one temporary directory per test */
-static char src[PATH_MAX + 16];         /* <root>/policies: the profiles to install */
-static char target[PATH_MAX + 32];      /* <root>/kubelet/seccomp/hks: where they go */
-static char shipped_text[1024 * 1024];  /* policies/seccomp/function.json */
+static char root[PATH_MAX];            /* one temporary directory per test */
+static char src[PATH_MAX + 16];        /* <root>/policies: the profiles to install */
+static char target[PATH_MAX + 32];     /* <root>/kubelet/seccomp/hks: where they go */
+static char shipped_text[1024 * 1024]; /* policies/seccomp/function.json */
 static size_t shipped_len;
 
 static int load_shipped(void **state)
@@ -184,10 +184,10 @@ static void the_shipped_profile_converts_to_the_oci_format(void **state)
     /* it compiles to the same filter as the local sandbox's profile with network */
     hks_error err = {0};
     sbx_profile *converted = NULL, *local = NULL;
-    assert_int_equal(sbx_profile_load_text(text, strlen(text), "converted", false, &converted, &err),
-                     0);
-    assert_int_equal(sbx_profile_load_text(shipped_text, shipped_len, "shipped", true, &local, &err),
-                     0);
+    assert_int_equal(
+        sbx_profile_load_text(text, strlen(text), "converted", false, &converted, &err), 0);
+    assert_int_equal(
+        sbx_profile_load_text(shipped_text, shipped_len, "shipped", true, &local, &err), 0);
     assert_int_equal(sbx_profile_insns(converted), sbx_profile_insns(local));
     sbx_profile_free(converted);
     sbx_profile_free(local);
@@ -224,8 +224,8 @@ static void profiles_outside_the_oci_format_are_refused(void **state)
     for (size_t i = 0; i < HKS_ARRAY_LEN(bad); i++) {
         hks_error err = {0};
         size_t len = 0;
-        char *out = hksd_node_seccomp_convert(bad[i].text, strlen(bad[i].text), "p.json", &len,
-                                              &err);
+        char *out =
+            hksd_node_seccomp_convert(bad[i].text, strlen(bad[i].text), "p.json", &len, &err);
         if (out)
             fail_msg("accepted: %s", bad[i].text);
         if (!strstr(err.msg, bad[i].expected))
@@ -243,7 +243,6 @@ static void make_target_parent(void)
     snprintf(parent, sizeof(parent), "%s/kubelet/seccomp", root);
     assert_int_equal(mkdir(parent, 0755), 0);
 }
-
 
 static void profiles_are_written_into_a_new_directory(void **state)
 {
@@ -479,8 +478,7 @@ static void bad_sources_fail_before_the_directory_is_touched(void **state)
     snprintf(path, sizeof(path), "%s/bad name.json", src);
     assert_int_equal(unlink(path), 0);
     /* a relative target, the root, a missing source directory */
-    assert_int_equal(hksd_node_seccomp_install(src, "var/lib/kubelet/seccomp/hks", NULL, &err),
-                     -1);
+    assert_int_equal(hksd_node_seccomp_install(src, "var/lib/kubelet/seccomp/hks", NULL, &err), -1);
     assert_non_null(strstr(err.msg, "must be an absolute path"));
     assert_int_equal(hksd_node_seccomp_install(src, "/", NULL, &err), -1);
     assert_non_null(strstr(err.msg, "must name a directory below /"));
@@ -497,8 +495,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_shipped_profile_converts_to_the_oci_format),
         cmocka_unit_test(profiles_outside_the_oci_format_are_refused),
-        cmocka_unit_test_setup_teardown(profiles_are_written_into_a_new_directory, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(profiles_are_written_into_a_new_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(a_profile_is_replaced_atomically, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_profiles_of_hksd_are_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(files_of_others_are_left_alone, setup, teardown),
