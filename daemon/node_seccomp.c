@@ -253,6 +253,21 @@ static int read_source(int dfd, const char *dir, const char *name, char **text, 
     return 0;
 }
 
+/* dir/name read and converted into p->text */
+static int load_source(int dfd, const char *dir, const char *name, source_profile *p,
+                       hks_error *err)
+{
+    char *text = NULL; /* freed here, not by cleanup: clang-tidy 14 does not see that */
+    size_t len = 0;
+    if (read_source(dfd, dir, name, &text, &len, err) < 0)
+        return -1;
+    char label[PATH_MAX + NAME_MAX_LEN + 2];
+    snprintf(label, sizeof(label), "%s/%s", dir, name);
+    p->text = hksd_node_seccomp_convert(text, len, label, &p->len, err);
+    free(text);
+    return p->text ? 0 : -1;
+}
+
 /* Every <name>.json of dir, converted and sorted by name. */
 static int load_sources(const char *dir, source_set *set, hks_error *err)
 {
@@ -283,15 +298,8 @@ static int load_sources(const char *dir, source_set *set, hks_error *err)
                             dir, e->d_name);
         if (set->n == MAX_PROFILES)
             return hks_fail(err, 0, "%s: more than %d profiles", dir, MAX_PROFILES);
-        cleanup_free char *text = NULL;
-        size_t len = 0;
-        if (read_source(dirfd(d), dir, e->d_name, &text, &len, err) < 0)
-            return -1;
-        char label[PATH_MAX + NAME_MAX_LEN + 2];
-        snprintf(label, sizeof(label), "%s/%s", dir, e->d_name);
         source_profile *p = &set->items[set->n];
-        p->text = hksd_node_seccomp_convert(text, len, label, &p->len, err);
-        if (!p->text)
+        if (load_source(dirfd(d), dir, e->d_name, p, err) < 0)
             return -1;
         memcpy(p->name, e->d_name, nlen + 1); /* nlen <= NAME_MAX_LEN: profile_name_ok */
         set->n++;
@@ -558,15 +566,14 @@ int hksd_node_seccomp_install(const char *profiles_dir, const char *target_dir,
                               hksd_node_seccomp_result *result, hks_error *err)
 {
     hksd_node_seccomp_result local = {0};
-    __attribute__((cleanup(source_set_release))) source_set set = {.n = 0};
-    if (load_sources(profiles_dir, &set, err) < 0)
-        return -1;
-    cleanup_fd int dfd = open_target(target_dir, err);
-    if (dfd < 0)
-        return -1;
-    if (install_into(dfd, target_dir, &set, &local, err) < 0)
-        return -1;
-    if (result)
+    source_set set = {.n = 0};
+    int rc = load_sources(profiles_dir, &set, err);
+    if (rc == 0) {
+        cleanup_fd int dfd = open_target(target_dir, err);
+        rc = dfd < 0 ? -1 : install_into(dfd, target_dir, &set, &local, err);
+    } /* the lock goes with the descriptor */
+    source_set_release(&set);
+    if (rc == 0 && result)
         *result = local;
-    return 0; /* the lock goes with the descriptor */
+    return rc;
 }
