@@ -56,7 +56,7 @@ DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openss
                 docker-registry skopeo busybox-static openssl
 
 .PHONY: all deps test unit unit-asan integration security run bench bench-sandbox clean format \
-        lint check-policies fuzz fuzz-replay bench-execute bench-api
+        lint check-policies fuzz fuzz-replay bench-execute bench-api deploy-deps check-deploy
 
 # keep intermediate objects (fuzz and sanitizer builds) between runs
 .SECONDARY:
@@ -138,7 +138,7 @@ unit-asan: $(UNIT_SAN)
 	@set -e; for t in $(UNIT_SAN); do echo "== $$t (ASan+UBSan)"; \
 	  HKS_ROOT=$(CURDIR) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; done
 
-integration: all
+integration: all deploy-deps
 	HKS_SANDBOX=$(CURDIR)/$(BUILD)/hks-sandbox $(PYTEST) -q tests/integration
 
 # Every seed and every input a fuzzing run kept, replayed (no fuzzing): regressions stay fixed.
@@ -152,6 +152,17 @@ fuzz: $(FUZZ_BIN)
 	  work=$(BUILD)/fuzz/corpus-$${name#fuzz_}; mkdir -p $$work; \
 	  echo "== fuzzing $$name for $(FUZZ_SECONDS)s"; \
 	  $$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 $$work $$seeds; done
+
+# deploy/ rendered like `kubectl kustomize` and validated with the npm package kubernetes-models
+# (tests/deploy: package.json and package-lock.json committed, node_modules installed here).
+DEPLOY_NODE_MODULES := tests/deploy/node_modules/.package-lock.json
+$(DEPLOY_NODE_MODULES): tests/deploy/package.json tests/deploy/package-lock.json
+	cd tests/deploy && npm ci --no-audit --no-fund --loglevel=error
+
+deploy-deps: $(DEPLOY_NODE_MODULES)
+
+check-deploy: all deploy-deps
+	$(PYTEST) -q tests/integration/test_deploy_manifests.py
 
 check-policies: $(BUILD)/hks-sandbox
 	$(BUILD)/hks-sandbox --check-profile policies/seccomp/function.json

@@ -398,6 +398,7 @@ typedef enum opt_type {
     OPT_COUNT,   /* an integer */
     OPT_SIZE,    /* bytes: an integer or a size ("32M") */
     OPT_SECONDS, /* seconds: an integer or a duration ("1h"), whole seconds */
+    OPT_BOOL,    /* true or false (JSON); "true"/"false"/"1"/"0" (environment) */
 } opt_type;
 
 typedef enum opt_store {
@@ -405,6 +406,7 @@ typedef enum opt_store {
     STORE_UNSIGNED,
     STORE_LONG,
     STORE_SIZE,
+    STORE_BOOL,
 } opt_store;
 
 typedef struct config_opt {
@@ -461,6 +463,10 @@ static const config_opt config_opts[] = {
      NULL},
     {"cron", "max_active_runs", "HKSD_CRON_MAX_ACTIVE_RUNS", OPT_COUNT, STORE_UNSIGNED,
      FIELD(cron_max_active_runs), 1, 1024, NULL},
+    {"node", "install_seccomp", "HKSD_NODE_INSTALL_SECCOMP", OPT_BOOL, STORE_BOOL,
+     FIELD(node_install_seccomp), 0, 0, NULL},
+    {"node", "seccomp_dir", "HKSD_NODE_SECCOMP_DIR", OPT_PATH, STORE_CHARS, FIELD(node_seccomp_dir),
+     0, 0, NULL},
     {NULL, "log_level", "HKSD_LOG_LEVEL", OPT_CHOICE, STORE_CHARS, FIELD(log_level), 0, 0,
      log_levels},
 };
@@ -468,7 +474,8 @@ static const config_opt config_opts[] = {
 static bool is_section(const char *key)
 {
     return strcmp(key, "pool") == 0 || strcmp(key, "jwt") == 0 || strcmp(key, "http") == 0 ||
-           strcmp(key, "functions") == 0 || strcmp(key, "audit") == 0 || strcmp(key, "cron") == 0;
+           strcmp(key, "functions") == 0 || strcmp(key, "audit") == 0 || strcmp(key, "cron") == 0 ||
+           strcmp(key, "node") == 0;
 }
 
 static const config_opt *config_opt_named(const char *section, const char *key)
@@ -539,6 +546,9 @@ void hksd_config_defaults(hksd_config *cfg, const char *root)
     cfg->audit_keep = 10;
     cfg->cron_max_cronjobs = 100;
     cfg->cron_max_active_runs = 8;
+    cfg->node_install_seccomp = false;
+    snprintf(cfg->node_seccomp_dir, sizeof(cfg->node_seccomp_dir), "%s",
+             "/var/lib/kubelet/seccomp/hks");
     snprintf(cfg->log_level, sizeof(cfg->log_level), "%s", "info");
 }
 
@@ -634,6 +644,8 @@ static const char *opt_expected(const config_opt *o, char *buf, size_t size)
         snprintf(buf, size, "whole seconds from %llu to %llu (an integer or like \"1h\")", o->min,
                  o->max);
         return buf;
+    case OPT_BOOL:
+        return "true or false";
     }
     return "?";
 }
@@ -671,9 +683,15 @@ static int set_number(hksd_config *cfg, const config_opt *o, unsigned long long 
         return 0;
     }
     case STORE_CHARS:
+    case STORE_BOOL:
         break;
     }
     return opt_bad(o, ctx, err);
+}
+
+static void set_bool(hksd_config *cfg, const config_opt *o, bool value)
+{
+    memcpy(opt_field(cfg, o), &value, sizeof(value));
 }
 
 /* Keep derived directories with what they derive from: keys_dir in state_dir, policies_dir (and a
@@ -761,6 +779,16 @@ static int set_text(hksd_config *cfg, const config_opt *o, const char *text, con
         if (hks_parse_duration_ms(text, &n) < 0 || n % 1000 != 0)
             return opt_bad(o, ctx, err);
         return set_number(cfg, o, n / 1000, ctx, err);
+    case OPT_BOOL:
+        if (strcmp(text, "true") == 0 || strcmp(text, "1") == 0) {
+            set_bool(cfg, o, true);
+            return 0;
+        }
+        if (strcmp(text, "false") == 0 || strcmp(text, "0") == 0) {
+            set_bool(cfg, o, false);
+            return 0;
+        }
+        return opt_bad(o, ctx, err);
     }
     return opt_bad(o, ctx, err);
 }
@@ -769,6 +797,12 @@ static int set_text(hksd_config *cfg, const config_opt *o, const char *text, con
 static int set_json(hksd_config *cfg, const config_opt *o, json_t *v, const char *ctx,
                     hks_error *err)
 {
+    if (o->type == OPT_BOOL) {
+        if (!json_is_boolean(v))
+            return opt_bad(o, ctx, err);
+        set_bool(cfg, o, json_is_true(v));
+        return 0;
+    }
     bool numeric = o->type == OPT_COUNT || o->type == OPT_SIZE || o->type == OPT_SECONDS;
     if (json_is_integer(v) && numeric) {
         long long n = json_integer_value(v);
@@ -900,9 +934,11 @@ json_t *hksd_config_to_json(const hksd_config *cfg)
                               "keep", (json_int_t)cfg->audit_keep);
     json_t *cron = json_pack("{s:I, s:I}", "max_cronjobs", (json_int_t)cfg->cron_max_cronjobs,
                              "max_active_runs", (json_int_t)cfg->cron_max_active_runs);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "listen",
-                     listen, "state_dir", cfg->state_dir, "root", cfg->root, "policies_dir",
-                     cfg->policies_dir, "keys_dir", cfg->keys_dir, "backend", cfg->backend, "pool",
-                     pool, "jwt", jwt, "http", http, "functions", functions, "audit", audit, "cron",
-                     cron, "log_level", cfg->log_level);
+    json_t *node = json_pack("{s:b, s:s}", "install_seccomp", cfg->node_install_seccomp,
+                             "seccomp_dir", cfg->node_seccomp_dir);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}",
+                     "listen", listen, "state_dir", cfg->state_dir, "root", cfg->root,
+                     "policies_dir", cfg->policies_dir, "keys_dir", cfg->keys_dir, "backend",
+                     cfg->backend, "pool", pool, "jwt", jwt, "http", http, "functions", functions,
+                     "audit", audit, "cron", cron, "node", node, "log_level", cfg->log_level);
 }

@@ -75,6 +75,10 @@ typedef struct hksd_config {
     unsigned audit_keep;       /* 10 */
     /* CronJobs: at most max_cronjobs defined and max_active_runs going on this host */
     unsigned cron_max_cronjobs, cron_max_active_runs; /* 100, 8 */
+    /* node role (a Kubernetes node): write policies/seccomp/ into the kubelet's seccomp directory
+     * at start (daemon/node_seccomp.h); off unless configured */
+    bool node_install_seccomp;       /* false */
+    char node_seccomp_dir[PATH_MAX]; /* /var/lib/kubelet/seccomp/hks */
 } hksd_config;
 
 /* The defaults, for a checkout or installation at root (NULL: "."). */
@@ -90,6 +94,7 @@ void hksd_config_defaults(hksd_config *cfg, const char *root);
  *    "functions":{"idle_s":60,"max_functions":256,"max_instances":32},
  *    "audit":{"rotate_bytes":67108864,"keep":10},
  *    "cron":{"max_cronjobs":100,"max_active_runs":8},
+ *    "node":{"install_seccomp":false,"seccomp_dir":"/var/lib/kubelet/seccomp/hks"},
  *    "log_level":"info","_comment":S}
  * max_body_bytes also takes a size ("32M"), *_s a duration ("1h", whole seconds). Duplicate and
  * unknown keys are refused, types and ranges checked; err names the file and the field. Changing
@@ -100,7 +105,8 @@ int hksd_config_load_file(hksd_config *cfg, const char *path, hks_error *err);
 /* Environment overrides, from envp ("K=V", NULL-terminated): HKSD_LISTEN (host:port),
  * HKSD_STATE_DIR, HKSD_BACKEND, HKSD_POOL_PYTHON, HKSD_POOL_NODE, HKSD_JWT_ISSUER,
  * HKSD_JWT_AUDIENCE, HKSD_JWT_MAX_LIFETIME (seconds or a duration like 1h), HKSD_LOG_LEVEL,
- * HKSD_FUNCTION_IDLE (seconds or a duration), HKSD_MAX_INSTANCES, HKSD_CRON_MAX_ACTIVE_RUNS. Other
+ * HKSD_FUNCTION_IDLE (seconds or a duration), HKSD_MAX_INSTANCES, HKSD_CRON_MAX_ACTIVE_RUNS,
+ * HKSD_NODE_INSTALL_SECCOMP (true/false, 1/0), HKSD_NODE_SECCOMP_DIR. Other
  * variables are ignored. Checked as the file's fields; err names the variable. On error cfg is
  * left as it was. */
 int hksd_config_apply_env(hksd_config *cfg, char *const *envp, hks_error *err);

@@ -4,6 +4,7 @@
 #include "audit_log.h"
 #include "cronjobs.h"
 #include "functions.h"
+#include "node_seccomp.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -112,6 +113,18 @@ static json_t *probe_runtimes(const hksd_config *cfg, hks_error *err)
     return list;
 }
 
+/* The node role: the kubelet finds the functions' seccomp profiles where Knative Services name
+ * them before any function of this node can start (daemon/node_seccomp.h). */
+static int install_node_profiles(const hksd_config *cfg, hks_error *err)
+{
+    char profiles[PATH_MAX + 16];
+    snprintf(profiles, sizeof(profiles), "%s/seccomp", cfg->policies_dir);
+    if (hksd_node_seccomp_install(profiles, cfg->node_seccomp_dir, NULL, err) < 0)
+        return hks_wrap(err, "node role: install the seccomp profiles of %s into %s", profiles,
+                        cfg->node_seccomp_dir);
+    return 0;
+}
+
 int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err)
 {
     hksd *d = calloc(1, sizeof(*d));
@@ -124,6 +137,8 @@ int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err)
     snprintf(path, sizeof(path), "%s/limits.json", cfg->policies_dir);
     if (hksd_policy_limits_load(path, &d->policy, err) < 0 ||
         make_private_dir(cfg->state_dir, err) < 0)
+        goto fail;
+    if (cfg->node_install_seccomp && install_node_profiles(cfg, err) < 0)
         goto fail;
     char audit_path[PATH_MAX + 16];
     snprintf(audit_path, sizeof(audit_path), "%s/audit.log", cfg->state_dir);

@@ -470,6 +470,7 @@ static const char full_config[] =
     "          \"max_lifetime_s\": \"15m\"},\n"
     "  \"http\": {\"max_body_bytes\": \"8M\", \"threads\": 16, \"max_connections\": 1000,\n"
     "           \"per_ip_connections\": 1000, \"connection_timeout_s\": 30},\n"
+    "  \"node\": {\"install_seccomp\": true, \"seccomp_dir\": \"/var/lib/k/seccomp/hks\"},\n"
     "  \"log_level\": \"debug\"\n"
     "}\n";
 
@@ -499,6 +500,8 @@ static void a_full_config_file_sets_everything(void **state)
     assert_int_equal(cfg.max_connections, 1000);
     assert_int_equal(cfg.per_ip_connections, 1000);
     assert_int_equal(cfg.connection_timeout_s, 30);
+    assert_true(cfg.node_install_seccomp);
+    assert_string_equal(cfg.node_seccomp_dir, "/var/lib/k/seccomp/hks");
     assert_string_equal(cfg.log_level, "debug");
 
     /* an empty object changes nothing */
@@ -597,6 +600,13 @@ static void bad_config_files_are_refused(void **state)
     assert_config_refused("{\"jwt\": {\"audience\": true}}", ": jwt.audience: must be a non-empty");
     assert_config_refused("{\"pool\": {\"python\": false}}", ": pool.python: must be an integer");
     assert_config_refused("{\"_comment\": 1}", ": _comment: must be a string");
+    assert_config_refused("{\"node\": {\"install_seccomp\": 1}}",
+                          ": node.install_seccomp: must be true or false");
+    assert_config_refused("{\"node\": {\"install_seccomp\": \"true\"}}",
+                          ": node.install_seccomp: must be true or false");
+    assert_config_refused("{\"node\": {\"seccomp_dir\": \"\"}}",
+                          ": node.seccomp_dir: must be a non-empty path");
+    assert_config_refused("{\"node\": {\"role\": \"worker\"}}", ": node.role: unknown key");
     /* ranges */
     assert_config_refused("{\"pool\": {\"node\": 65}}",
                           ": pool.node: must be an integer from 0 to 64");
@@ -712,6 +722,8 @@ static void environment_overrides(void **state)
         "HKSD_JWT_MAX_LIFETIME=1h",
         "HKSD_LOG_LEVEL=warn",
         "HKSD_LOG_LEVEL=error", /* the first counts, as for getenv */
+        "HKSD_NODE_INSTALL_SECCOMP=true",
+        "HKSD_NODE_SECCOMP_DIR=/srv/kubelet/seccomp/hks",
         "HKSD_CONFIG=/etc/hksd.json",
         "HKSD_LISTENER=junk",
         "NOEQUALS",
@@ -730,6 +742,11 @@ static void environment_overrides(void **state)
     assert_string_equal(cfg.jwt_audience, "aud-y");
     assert_int_equal(cfg.jwt_max_lifetime_s, 3600);
     assert_string_equal(cfg.log_level, "warn");
+    assert_true(cfg.node_install_seccomp);
+    assert_string_equal(cfg.node_seccomp_dir, "/srv/kubelet/seccomp/hks");
+    char *const off[] = {"HKSD_NODE_INSTALL_SECCOMP=0", NULL};
+    assert_int_equal(hksd_config_apply_env(&cfg, off, &err), 0);
+    assert_false(cfg.node_install_seccomp);
 
     char *const seconds[] = {"HKSD_JWT_MAX_LIFETIME=900", NULL};
     assert_int_equal(hksd_config_apply_env(&cfg, seconds, &err), 0);
@@ -756,6 +773,9 @@ static void environment_overrides(void **state)
         {"HKSD_JWT_MAX_LIFETIME=0", "HKSD_JWT_MAX_LIFETIME: must be whole seconds"},
         {"HKSD_JWT_MAX_LIFETIME=1.5", "HKSD_JWT_MAX_LIFETIME: must be whole seconds"},
         {"HKSD_LOG_LEVEL=INFO", "HKSD_LOG_LEVEL: must be one of debug, info, warn, error"},
+        {"HKSD_NODE_INSTALL_SECCOMP=yes", "HKSD_NODE_INSTALL_SECCOMP: must be true or false"},
+        {"HKSD_NODE_INSTALL_SECCOMP=", "HKSD_NODE_INSTALL_SECCOMP: must be true or false"},
+        {"HKSD_NODE_SECCOMP_DIR=", "HKSD_NODE_SECCOMP_DIR: must be a non-empty path"},
     };
     for (size_t i = 0; i < HKS_ARRAY_LEN(bad); i++) {
         /* HKSD_LISTEN comes first: when it is not the bad one, its good value is not applied
@@ -795,6 +815,8 @@ static void assert_configs_equal(const hksd_config *a, const hksd_config *b)
     assert_int_equal(a->per_ip_connections, b->per_ip_connections);
     assert_int_equal(a->connection_timeout_s, b->connection_timeout_s);
     assert_string_equal(a->log_level, b->log_level);
+    assert_int_equal(a->node_install_seccomp, b->node_install_seccomp);
+    assert_string_equal(a->node_seccomp_dir, b->node_seccomp_dir);
 }
 
 static void printed_config_loads_back(void **state)
@@ -832,6 +854,11 @@ static void printed_config_loads_back(void **state)
     json = hksd_config_to_json(&configs[0]);
     assert_string_equal(json_string_value(json_object_get(json, "listen")), "127.0.0.1:8080");
     assert_string_equal(json_string_value(json_object_get(json, "state_dir")), "/srv/hks/var/hksd");
+    /* the node role is off unless configured; its directory is the kubelet's default */
+    json_t *node = json_object_get(json, "node");
+    assert_true(json_is_false(json_object_get(node, "install_seccomp")));
+    assert_string_equal(json_string_value(json_object_get(node, "seccomp_dir")),
+                        "/var/lib/kubelet/seccomp/hks");
     json_decref(json);
 }
 
