@@ -255,9 +255,13 @@ def dockerfile_packages(stage):
 
 
 def debian_package_of(path):
-    run = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    return run.stdout.split(":", 1)[0]
+    # merged /usr: dpkg knows a library under /lib or under /usr/lib, as its package shipped it
+    other = path[4:] if path.startswith("/usr/") else "/usr" + path
+    for candidate in (path, other):
+        run = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
+        if run.returncode == 0:
+            return run.stdout.split(":", 1)[0]
+    raise AssertionError("no Debian package ships " + path)
 
 
 def test_the_image_installs_what_the_binaries_link_and_build_need():
@@ -265,8 +269,13 @@ def test_the_image_installs_what_the_binaries_link_and_build_need():
     for binary in ("hksd", "hks-sandbox"):
         needed = subprocess.run(["objdump", "-p", str(REPO / "build" / binary)],
                                 capture_output=True, text=True, check=True).stdout
+        # where the loader finds each library (a soname alone may match other architectures'
+        # packages, such as libc6-i386)
+        resolved = dict(re.findall(r"^\s*(\S+) => (/\S+)", subprocess.run(
+            ["ldd", str(REPO / "build" / binary)], capture_output=True, text=True,
+            check=True).stdout, re.M))
         for soname in re.findall(r"NEEDED\s+(\S+)", needed):
-            package = debian_package_of("*/" + soname).split(",")[0]
+            package = debian_package_of(resolved[soname]).split(",")[0].split(":")[0]
             assert package == "libc6" or package in runtime, (binary, soname, package)
     assert {"python3", "nodejs", "ca-certificates"} <= runtime  # what the sandboxes run
     build = dockerfile_packages(0)
