@@ -56,7 +56,7 @@ DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openss
                 docker-registry skopeo busybox-static openssl
 
 .PHONY: all deps test unit unit-asan integration security run bench bench-sandbox clean format \
-        lint check-policies fuzz fuzz-replay bench-execute bench-api
+        lint check-policies policy-deps fuzz fuzz-replay bench-execute bench-api
 
 # keep intermediate objects (fuzz and sanitizer builds) between runs
 .SECONDARY:
@@ -153,8 +153,22 @@ fuzz: $(FUZZ_BIN)
 	  echo "== fuzzing $$name for $(FUZZ_SECONDS)s"; \
 	  $$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 $$work $$seeds; done
 
-check-policies: $(BUILD)/hks-sandbox
-	$(BUILD)/hks-sandbox --check-profile policies/seccomp/function.json
+# Every policy file: seccomp (OCI schema, libseccomp, contradictions, groups.json), limits and
+# policies/kubernetes/ (kubernetes-models, through tools/policy/kubernetes.mjs).
+check-policies: $(BUILD)/hksd policy-deps
+	$(BUILD)/hksd policy check policies
+
+# npm packages of tools/policy (package-lock.json pinned) into its gitignored node_modules. npm
+# comes with nodesource's nodejs; Debian's nodejs needs the separate npm package.
+POLICY_TOOLS := tools/policy
+policy-deps: $(POLICY_TOOLS)/node_modules/.package-lock.json
+
+$(POLICY_TOOLS)/node_modules/.package-lock.json: $(POLICY_TOOLS)/package.json $(POLICY_TOOLS)/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm >/dev/null; } || \
+	  { echo "npm is missing: install nodejs with npm (Debian: apt-get install npm)"; exit 1; }
+	cd $(POLICY_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # ---- run and bench ---------------------------------------------------------------------------
 run: deps
