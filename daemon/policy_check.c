@@ -200,24 +200,72 @@ static void check_limits(const char *dir, FILE *out, int *count)
     }
 }
 
-/* One profile: libseccomp's view (unknown names, actions, arches; what it cannot compile) after
- * the schema and rule checks, which would otherwise be reported twice. */
+/* "FIELD" of a "LABEL: FIELD: message" line (label_len bytes of label first), or NULL. */
+static bool line_field(const char *line, size_t label_len, const char **field, size_t *len)
+{
+    if (strncmp(line + label_len, ": ", 2) != 0)
+        return false;
+    *field = line + label_len + 2;
+    const char *end = strstr(*field, ": ");
+    if (!end)
+        return false;
+    *len = (size_t)(end - *field);
+    return true;
+}
+
+/* Whether libseccomp's problem line says again what the schema already reported: the same field
+ * or one inside it ("syscalls[3]" after "syscalls[3].action"). */
+static bool already_reported(const char *line, const char *schema, const char *label)
+{
+    size_t label_len = strlen(label), len = 0;
+    const char *field = NULL;
+    if (!line_field(line, label_len, &field, &len))
+        return false;
+    for (const char *p = schema; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        const char *seen = NULL;
+        size_t seen_len = 0;
+        if (line_field(p, label_len, &seen, &seen_len) && seen_len >= len &&
+            strncmp(seen, field, len) == 0 &&
+            (seen_len == len || seen[len] == '.' || seen[len] == '['))
+            return true;
+    }
+    return false;
+}
+
+/* One profile: the schema and rule checks, then libseccomp's view (unknown names, what it cannot
+ * compile) without what the schema already said. */
 static json_t *check_profile(const char *path, FILE *out, int *count)
 {
     json_t *profile = load_json(path, out, count);
     if (!profile)
         return NULL;
-    int found = policy_check_seccomp_json(profile, path, out);
-    *count += found;
-    if (found == 0) {
-        hks_error err = {0};
-        int problems = sbx_profile_check(path, out, &err);
-        if (problems < 0) {
-            fprintf(out, "%s\n", err.msg);
-            problems = 1;
-        }
-        *count += problems;
+    char *schema = NULL, *compiled = NULL;
+    size_t schema_len = 0, compiled_len = 0;
+    FILE *mem = open_memstream(&schema, &schema_len);
+    if (!mem) {
+        problem(out, count, path, "(file)", "out of memory");
+        return profile;
     }
+    *count += policy_check_seccomp_json(profile, path, mem);
+    fclose(mem);
+    fputs(schema, out);
+    mem = open_memstream(&compiled, &compiled_len);
+    if (mem) {
+        hks_error err = {0};
+        if (sbx_profile_check(path, mem, &err) < 0)
+            fprintf(mem, "%s: (file): %s\n", path, err.msg);
+        fclose(mem);
+    }
+    char *save = NULL;
+    for (char *line = compiled ? strtok_r(compiled, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (already_reported(line, schema, path))
+            continue;
+        fprintf(out, "%s\n", line);
+        (*count)++;
+    }
+    free(schema);
+    free(compiled);
     return profile;
 }
 

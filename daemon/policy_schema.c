@@ -369,7 +369,6 @@ int policy_check_seccomp_json(json_t *profile, const char *label, FILE *out)
         return r.problems;
     }
     check_shape(&r, profile);
-    if (r.problems == 0)
-        check_overlaps(&r, profile);
+    check_overlaps(&r, profile);
     return r.problems;
 }
