@@ -138,7 +138,7 @@ unit-asan: $(UNIT_SAN)
 	@set -e; for t in $(UNIT_SAN); do echo "== $$t (ASan+UBSan)"; \
 	  HKS_ROOT=$(CURDIR) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; done
 
-integration: all
+integration: all policy-deps
 	HKS_SANDBOX=$(CURDIR)/$(BUILD)/hks-sandbox $(PYTEST) -q tests/integration
 
 # Every seed and every input a fuzzing run kept, replayed (no fuzzing): regressions stay fixed.
