@@ -65,10 +65,10 @@ const char *policy_action_status(const char *action);
 
 /* ---- check ---- */
 
-/* Validate every policy file under dir (limits.json, the profiles in seccomp/ and seccomp/groups.json,
- * the YAML and JSON files of kubernetes/): one line per problem, "FILE: FIELD: what is wrong", on out.
- * root is where tools/policy/ (the Kubernetes validator and its node_modules) is. Returns the
- * number of problems. */
+/* Validate every policy file under dir (limits.json, the profiles in seccomp/ and
+ * seccomp/groups.json, the YAML and JSON files of kubernetes/): one line per problem, "FILE: FIELD:
+ * what is wrong", on out. root is where tools/policy/ (the Kubernetes validator and its
+ * node_modules) is. Returns the number of problems. */
 int policy_check_dir(const char *dir, const char *root, FILE *out);
 
 /* The checks of one seccomp profile file that go beyond libseccomp: the OCI runtime-spec schema

@@ -31,13 +31,12 @@ static void problem(FILE *out, int *count, const char *file, const char *field, 
 static const char *const group_statuses[] = {"allowed", "filtered", "refused"};
 
 /* The field "syscalls[i].names[j]" of the rule that decides name's treatment. */
-static void deciding_field(json_t *profile, json_t *entry, const char *name, char *out,
-                           size_t size)
+static void deciding_field(json_t *profile, json_t *entry, const char *name, char *out, size_t size)
 {
     json_t *rules = json_object_get(entry, "rules");
     size_t rule_index = (size_t)json_integer_value(json_array_get(rules, 0));
-    json_t *names = json_object_get(json_array_get(json_object_get(profile, "syscalls"), rule_index),
-                                    "names");
+    json_t *names =
+        json_object_get(json_array_get(json_object_get(profile, "syscalls"), rule_index), "names");
     size_t i;
     json_t *n;
     json_array_foreach(names, i, n)
@@ -151,8 +150,8 @@ int policy_check_groups(json_t *groups, const char *groups_label, json_t *profil
                     snprintf(where, sizeof(where), "defaultAction");
                 problem(out, &count, profile_label, where,
                         "\"%s\" is %s (%s), but %s puts it in the %s group \"%s\"", text, actual,
-                        json_string_value(json_object_get(effect, "action")), groups_label,
-                        status, name);
+                        json_string_value(json_object_get(effect, "action")), groups_label, status,
+                        name);
             }
             json_decref(effect);
         }
@@ -419,8 +418,7 @@ static void check_kubernetes(const char *dir, const char *root, FILE *out, int *
         fwrite(text, 1, len, out);
         *count += lines;
         if (status != 0 && lines == 0)
-            problem(out, count, dir, "kubernetes", "the validator failed (exit status %d)",
-                    status);
+            problem(out, count, dir, "kubernetes", "the validator failed (exit status %d)", status);
     }
     free(text);
     free(args);

@@ -57,7 +57,8 @@ static int diff_limits(const char *old_dir, const char *new_dir, FILE *out, coun
     }
     static const char *const sections[] = {"defaults", "maxima", "ttl_seconds", "execute"};
     for (size_t s = 0; s < HKS_ARRAY_LEN(sections); s++) {
-        json_t *o = json_object_get(sides[0], sections[s]), *n = json_object_get(sides[1], sections[s]);
+        json_t *o = json_object_get(sides[0], sections[s]),
+               *n = json_object_get(sides[1], sections[s]);
         const char *key;
         json_t *nv;
         json_object_foreach(n, key, nv)
@@ -89,8 +90,9 @@ static void diff_arches(json_t *o, json_t *n, const char *label, FILE *out, coun
         bool found = false;
         json_array_foreach(oa, j, b) found |= json_equal(a, b);
         if (!found)
-            line(out, c, "loosened", "%s: architectures: %s added (its system calls reach the filter)",
-                 label, json_string_value(a));
+            line(out, c, "loosened",
+                 "%s: architectures: %s added (its system calls reach the filter)", label,
+                 json_string_value(a));
     }
     json_array_foreach(oa, i, a)
     {

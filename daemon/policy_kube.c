@@ -25,15 +25,18 @@ static int find_node(char *out, size_t size, hks_error *err)
         return 0;
     }
     const char *path = getenv("PATH");
-    cleanup_free char *dirs = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin");
+    char *dirs = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin");
     if (!dirs)
         return hks_fail(err, ENOMEM, "PATH");
     char *save = NULL;
-    for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+    bool found = false;
+    for (char *d = strtok_r(dirs, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
         snprintf(out, size, "%s/node", d);
-        if (access(out, X_OK) == 0)
-            return 0;
+        found = access(out, X_OK) == 0;
     }
+    free(dirs);
+    if (found)
+        return 0;
     return hks_fail(err, 0,
                     "node is not installed (the Kubernetes files are validated with the npm "
                     "package kubernetes-models: install nodejs, then run `make policy-deps`)");

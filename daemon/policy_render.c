@@ -60,7 +60,8 @@ static void seccomp(render *r, json_t *s)
     heading(r, "Seccomp profile: policies/%s", str(s, "profile"));
     fputs("Runtimes: ", r->out);
     names(r, json_object_get(s, "runtimes"));
-    fprintf(r->out, " (every runtime runs under this profile).\nDefault action: %s. Architectures: ",
+    fprintf(r->out,
+            " (every runtime runs under this profile).\nDefault action: %s. Architectures: ",
             str(s, "default_action"));
     names(r, json_object_get(s, "architectures"));
     fputs(" (other ABIs are killed).\n", r->out);
@@ -90,8 +91,8 @@ static void seccomp(render *r, json_t *s)
                 used = strlen(status);
             }
         }
-        fprintf(r->out, r->md ? "- **%s** (%s):" : "\n  [%s] %s:",
-                r->md ? str(g, "name") : status, r->md ? status : str(g, "name"));
+        fprintf(r->out, r->md ? "- **%s** (%s):" : "\n  [%s] %s:", r->md ? str(g, "name") : status,
+                r->md ? status : str(g, "name"));
         for (size_t k = 0; k < HKS_ARRAY_LEN(statuses); k++) {
             json_t *list = json_object_get(by, statuses[k]);
             if (json_array_size(list) == 0)
@@ -185,8 +186,7 @@ static void docker(render *r, json_t *d)
                 "Allowed by both, under different argument filters", true);
     json_t *unknown = json_object_get(d, "docker_names_unknown_to_libseccomp");
     if (json_array_size(unknown) > 0) {
-        fputs("\nNames in Docker's profile this libseccomp does not know (not compared): ",
-              r->out);
+        fputs("\nNames in Docker's profile this libseccomp does not know (not compared): ", r->out);
         names(r, unknown);
         fputc('\n', r->out);
     }
@@ -254,7 +254,7 @@ static void jwt(render *r, json_t *j)
     json_array_foreach(json_object_get(j, "routes"), i, route)
     {
         json_t *scope = json_object_get(route, "scope");
-        const char *shown = !json_is_string(scope)            ? "(no token)"
+        const char *shown = !json_is_string(scope)           ? "(no token)"
                             : json_string_length(scope) == 0 ? "(any valid token)"
                                                              : json_string_value(scope);
         fprintf(r->out, r->md ? "| %s | `%s` | %s |\n" : "  %-7s %-44s %s\n", str(route, "method"),
@@ -272,8 +272,7 @@ static void kubernetes(render *r, json_t *k)
         return;
     }
     if (json_array_size(files) == 0) {
-        fputs("No files: functions and builds get no Kubernetes objects from policies/.\n",
-              r->out);
+        fputs("No files: functions and builds get no Kubernetes objects from policies/.\n", r->out);
         return;
     }
     fputs("Each file as the backend takes it:\n", r->out);
@@ -296,8 +295,9 @@ static void kubernetes(render *r, json_t *k)
 void policy_show_render(json_t *model, policy_format format, FILE *out)
 {
     render r = {.out = out, .md = format == POLICY_MARKDOWN};
-    fprintf(out, r.md ? "# HKS Functions: effective policy\n\nPolicies: `%s`\n"
-                      : "HKS Functions: effective policy (policies: %s)\n",
+    fprintf(out,
+            r.md ? "# HKS Functions: effective policy\n\nPolicies: `%s`\n"
+                 : "HKS Functions: effective policy (policies: %s)\n",
             str(model, "policies_dir"));
     seccomp(&r, json_object_get(model, "seccomp"));
     docker(&r, json_object_get(model, "docker"));

@@ -9,31 +9,39 @@
 #include <string.h>
 
 /* defs-linux.json SeccompAction, SeccompArch, SeccompFlag, SeccompOperators */
-static const char *const oci_actions[] = {
-    "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
-    "SCMP_ACT_TRAP",  "SCMP_ACT_ERRNO",        "SCMP_ACT_TRACE",
-    "SCMP_ACT_ALLOW", "SCMP_ACT_LOG",          "SCMP_ACT_NOTIFY",
-    NULL};
+static const char *const oci_actions[] = {"SCMP_ACT_KILL",        "SCMP_ACT_KILL_PROCESS",
+                                          "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
+                                          "SCMP_ACT_ERRNO",       "SCMP_ACT_TRACE",
+                                          "SCMP_ACT_ALLOW",       "SCMP_ACT_LOG",
+                                          "SCMP_ACT_NOTIFY",      NULL};
 static const char *const oci_arches[] = {
-    "SCMP_ARCH_X86",       "SCMP_ARCH_X86_64",    "SCMP_ARCH_X32",        "SCMP_ARCH_ARM",
-    "SCMP_ARCH_AARCH64",   "SCMP_ARCH_MIPS",      "SCMP_ARCH_MIPS64",     "SCMP_ARCH_MIPS64N32",
-    "SCMP_ARCH_MIPSEL",    "SCMP_ARCH_MIPSEL64",  "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
-    "SCMP_ARCH_PPC64",     "SCMP_ARCH_PPC64LE",   "SCMP_ARCH_S390",       "SCMP_ARCH_S390X",
-    "SCMP_ARCH_PARISC",    "SCMP_ARCH_PARISC64",  "SCMP_ARCH_RISCV64",    "SCMP_ARCH_LOONGARCH64",
-    NULL};
+    "SCMP_ARCH_X86",      "SCMP_ARCH_X86_64",      "SCMP_ARCH_X32",
+    "SCMP_ARCH_ARM",      "SCMP_ARCH_AARCH64",     "SCMP_ARCH_MIPS",
+    "SCMP_ARCH_MIPS64",   "SCMP_ARCH_MIPS64N32",   "SCMP_ARCH_MIPSEL",
+    "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
+    "SCMP_ARCH_PPC64",    "SCMP_ARCH_PPC64LE",     "SCMP_ARCH_S390",
+    "SCMP_ARCH_S390X",    "SCMP_ARCH_PARISC",      "SCMP_ARCH_PARISC64",
+    "SCMP_ARCH_RISCV64",  "SCMP_ARCH_LOONGARCH64", NULL};
 static const char *const oci_flags[] = {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
                                         "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
                                         "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", NULL};
-static const char *const oci_ops[] = {"SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE",
-                                      "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
+static const char *const oci_ops[] = {"SCMP_CMP_NE",        "SCMP_CMP_LT", "SCMP_CMP_LE",
+                                      "SCMP_CMP_EQ",        "SCMP_CMP_GE", "SCMP_CMP_GT",
                                       "SCMP_CMP_MASKED_EQ", NULL};
 
-static const char *const root_keys[] = {"defaultAction", "defaultErrnoRet", "architectures",
-                                        "flags",         "listenerPath",    "listenerMetadata",
-                                        "syscalls",      "archMap",         "comment",
-                                        "_comment",      NULL};
-static const char *const rule_keys[] = {"names",    "name",     "action",   "errnoRet", "args",
-                                        "comment",  "includes", "excludes", NULL};
+static const char *const root_keys[] = {"defaultAction",
+                                        "defaultErrnoRet",
+                                        "architectures",
+                                        "flags",
+                                        "listenerPath",
+                                        "listenerMetadata",
+                                        "syscalls",
+                                        "archMap",
+                                        "comment",
+                                        "_comment",
+                                        NULL};
+static const char *const rule_keys[] = {"names",   "name",     "action",   "errnoRet", "args",
+                                        "comment", "includes", "excludes", NULL};
 static const char *const arg_keys[] = {"index", "value", "valueTwo", "op", NULL};
 static const char *const filter_keys[] = {"caps", "arches", "minKernel", NULL};
 
@@ -285,8 +293,8 @@ static void check_shape(report *r, json_t *profile)
 static json_t *rule_alone(json_t *rule, json_t *default_errno)
 {
     return json_pack("{s:s,s:O*,s:[{s:[s],s:O,s:O*,s:O*}]}", "defaultAction",
-                     "SCMP_ACT_KILL_PROCESS", "defaultErrnoRet", default_errno, "syscalls",
-                     "names", "read", "action", json_object_get(rule, "action"), "errnoRet",
+                     "SCMP_ACT_KILL_PROCESS", "defaultErrnoRet", default_errno, "syscalls", "names",
+                     "read", "action", json_object_get(rule, "action"), "errnoRet",
                      json_object_get(rule, "errnoRet"), "args", json_object_get(rule, "args"));
 }
 

@@ -134,13 +134,14 @@ static json_t *entry_for(json_t *calls, const char *name)
 
 static void add_rule(json_t *table, json_t *rule, size_t index, long long default_errno)
 {
-    cleanup_free char *action =
-        action_text(json_object_get(rule, "action"), json_object_get(rule, "errnoRet"),
-                    default_errno);
     json_t *args = json_object_get(rule, "args");
-    if (!action || (args && !json_is_array(args)))
+    if (args && !json_is_array(args))
         return;
-    cleanup_free char *when = json_array_size(args) > 0 ? conditions_text(args) : NULL;
+    char *action = action_text(json_object_get(rule, "action"), json_object_get(rule, "errnoRet"),
+                               default_errno);
+    if (!action)
+        return;
+    char *when = json_array_size(args) > 0 ? conditions_text(args) : NULL;
     json_t *names = json_object_get(rule, "names");
     json_t *single = json_object_get(rule, "name");
     json_t *one = NULL;
@@ -171,6 +172,8 @@ static void add_rule(json_t *table, json_t *rule, size_t index, long long defaul
             json_array_append_new(json_object_get(entry, "unconditional"), json_string(action));
     }
     json_decref(one);
+    free(when);
+    free(action);
 }
 
 /* From the rules gathered for one call to its effective treatment. */
@@ -208,11 +211,11 @@ json_t *policy_seccomp_table(json_t *profile, const policy_view *view)
     if (json_is_integer(de))
         default_errno = json_integer_value(de);
     json_t *da = json_object_get(profile, "defaultAction");
-    cleanup_free char *default_action =
-        action_text(json_is_string(da) ? da : NULL, de, default_errno);
-    json_t *table = json_pack("{s:s,s:{},s:[],s:[]}", "default",
-                              default_action ? default_action : "(missing)", "syscalls", "unknown",
-                              "other_arch");
+    char *default_action = action_text(json_is_string(da) ? da : NULL, de, default_errno);
+    json_t *table =
+        json_pack("{s:s,s:{},s:[],s:[]}", "default", default_action ? default_action : "(missing)",
+                  "syscalls", "unknown", "other_arch");
+    free(default_action);
     if (!table)
         return NULL;
     size_t i;
@@ -310,8 +313,9 @@ static void diff_filters(json_t *old_entry, json_t *new_entry, const char *label
     json_array_foreach(new_when, i, when)
     {
         if (!array_has_string(old_when, json_string_value(when)))
-            diff_line(out, counts, "loosened", "%s: %s: argument filter loosened: now also allowed when %s",
-                      label, name, json_string_value(when));
+            diff_line(out, counts, "loosened",
+                      "%s: %s: argument filter loosened: now also allowed when %s", label, name,
+                      json_string_value(when));
     }
     json_array_foreach(old_when, i, when)
     {
@@ -377,7 +381,10 @@ int policy_diff_seccomp(json_t *old_table, json_t *new_table, const char *label,
     const char *nd = json_string_value(json_object_get(new_table, "default"));
     if (strcmp(od, nd) != 0) {
         int delta = status_rank(policy_action_status(nd)) - status_rank(policy_action_status(od));
-        diff_line(out, &counts, delta > 0 ? "loosened" : delta < 0 ? "tightened" : "changed",
+        diff_line(out, &counts,
+                  delta > 0   ? "loosened"
+                  : delta < 0 ? "tightened"
+                              : "changed",
                   "%s: defaultAction: %s -> %s (every call the profile does not name)", label, od,
                   nd);
     }

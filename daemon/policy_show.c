@@ -112,9 +112,9 @@ static json_t *seccomp_section(const hksd_config *cfg, json_t **table_out, hks_e
     hks_error groups_err = {0};
     json_t *groups = load(cfg->policies_dir, "seccomp/groups.json", &groups_err);
     json_t *section = json_pack(
-        "{s:s,s:o,s:O,s:O*,s:o}", "profile", FUNCTION_PROFILE, "runtimes",
-        runtime_names(cfg->root), "default_action", json_object_get(table, "default"),
-        "architectures", json_object_get(profile, "architectures"), "filters", filters_of(table));
+        "{s:s,s:o,s:O,s:O*,s:o}", "profile", FUNCTION_PROFILE, "runtimes", runtime_names(cfg->root),
+        "default_action", json_object_get(table, "default"), "architectures",
+        json_object_get(profile, "architectures"), "filters", filters_of(table));
     if (groups)
         json_object_update(section, grouped(table, groups));
     else
@@ -149,7 +149,8 @@ static json_t *docker_section(const hksd_config *cfg, json_t *ours, hks_error *e
         return NULL;
     char profile_name[256];
     const char *file = json_string_value(json_object_get(meta, "profile"));
-    snprintf(profile_name, sizeof(profile_name), "reference/%s", file ? file : "docker-default.json");
+    snprintf(profile_name, sizeof(profile_name), "reference/%s",
+             file ? file : "docker-default.json");
     json_t *profile = load(cfg->policies_dir, profile_name, err);
     if (!profile) {
         json_decref(meta);
@@ -176,7 +177,8 @@ static json_t *docker_section(const hksd_config *cfg, json_t *ours, hks_error *e
     json_array_foreach(names, i, n)
     {
         name = json_string_value(n);
-        json_t *here = policy_seccomp_lookup(ours, name), *there = policy_seccomp_lookup(theirs, name);
+        json_t *here = policy_seccomp_lookup(ours, name),
+               *there = policy_seccomp_lookup(theirs, name);
         const char *hs = json_string_value(json_object_get(here, "status"));
         const char *ts = json_string_value(json_object_get(there, "status"));
         json_t *row = json_pack("{s:s,s:o,s:o}", "syscall", name, "here", describe_entry(here),
@@ -186,8 +188,8 @@ static json_t *docker_section(const hksd_config *cfg, json_t *ours, hks_error *e
             json_array_append(more, row);
         else if (here_refused && !there_refused)
             json_array_append(less, row);
-        else if (!here_refused && !json_equal(json_object_get(row, "here"),
-                                              json_object_get(row, "docker")))
+        else if (!here_refused &&
+                 !json_equal(json_object_get(row, "here"), json_object_get(row, "docker")))
             json_array_append(other, row);
         json_decref(row);
         json_decref(here);
@@ -196,8 +198,8 @@ static json_t *docker_section(const hksd_config *cfg, json_t *ours, hks_error *e
     json_t *section = json_pack(
         "{s:s,s:O*,s:O*,s:O*,s:o,s:o,s:o,s:O}", "profile", profile_name, "source",
         json_object_get(meta, "source"), "arch", json_object_get(meta, "arch"), "capabilities",
-        json_object_get(meta, "capabilities"), "allowed_here_refused_by_docker",
-        more, "refused_here_allowed_by_docker", less, "filtered_differently", other,
+        json_object_get(meta, "capabilities"), "allowed_here_refused_by_docker", more,
+        "refused_here_allowed_by_docker", less, "filtered_differently", other,
         "docker_names_unknown_to_libseccomp", json_object_get(theirs, "unknown"));
     json_decref(names);
     json_decref(theirs);
@@ -238,11 +240,11 @@ static json_t *jwt_section(const hksd_config *cfg, const hksd_policy_api *api)
         json_array_append_new(routes, json_pack("{s:s,s:s,s:s?}", "method", r->method, "path",
                                                 r->path, "scope", r->scope));
     }
-    json_t *section = json_pack(
-        "{s:o,s:s,s:[s],s:[s],s:I,s:I,s:o}", "algorithms", algorithms, "keys_dir", cfg->keys_dir,
-        "issuers", cfg->jwt_issuer, "audiences", cfg->jwt_audience, "leeway_s",
-        (json_int_t)cfg->jwt_leeway_s, "max_lifetime_s", (json_int_t)cfg->jwt_max_lifetime_s,
-        "routes", routes);
+    json_t *section =
+        json_pack("{s:o,s:s,s:[s],s:[s],s:I,s:I,s:o}", "algorithms", algorithms, "keys_dir",
+                  cfg->keys_dir, "issuers", cfg->jwt_issuer, "audiences", cfg->jwt_audience,
+                  "leeway_s", (json_int_t)cfg->jwt_leeway_s, "max_lifetime_s",
+                  (json_int_t)cfg->jwt_max_lifetime_s, "routes", routes);
     hks_error err = {0};
     json_t *keys = api->describe_keys ? api->describe_keys(cfg->keys_dir, &err) : NULL;
     if (keys)

@@ -67,7 +67,7 @@ static void table_statuses(void **state)
     assert_string_equal(status_of(table, "read"), "allowed");
     assert_string_equal(status_of(table, "socket"), "filtered");
     assert_string_equal(status_of(table, "clone3"), "refused");
-    assert_string_equal(status_of(table, "chroot"), "refused"); /* needs a capability */
+    assert_string_equal(status_of(table, "chroot"), "refused");     /* needs a capability */
     assert_string_equal(status_of(table, "modify_ldt"), "refused"); /* another arch */
     assert_string_equal(status_of(table, "ioctl"), "allowed");      /* LOG lets it through */
     assert_string_equal(status_of(table, "ptrace"), "refused");     /* not named: default */
@@ -100,11 +100,11 @@ static void table_statuses(void **state)
 static void masked_conditions_in_words(void **state)
 {
     (void)state;
-    json_t *profile = parse(
-        "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"ioctl\"],"
-        "\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":1,\"value\":4294967295,"
-        "\"valueTwo\":21505,\"op\":\"SCMP_CMP_MASKED_EQ\"},{\"index\":2,\"value\":7,"
-        "\"op\":\"SCMP_CMP_LE\"}]}]}");
+    json_t *profile =
+        parse("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"ioctl\"],"
+              "\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":1,\"value\":4294967295,"
+              "\"valueTwo\":21505,\"op\":\"SCMP_CMP_MASKED_EQ\"},{\"index\":2,\"value\":7,"
+              "\"op\":\"SCMP_CMP_LE\"}]}]}");
     json_t *table = policy_seccomp_table(profile, &sandbox);
     json_t *ioctl = policy_seccomp_lookup(table, "ioctl");
     json_t *filter = json_array_get(json_object_get(ioctl, "filters"), 0);
@@ -216,17 +216,16 @@ static void schema_and_rules(void **state)
 static void groups_against_profile(void **state)
 {
     (void)state;
-    json_t *profile = parse(
-        "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["
-        "{\"names\":[\"read\",\"write\"],\"action\":\"SCMP_ACT_ALLOW\"},"
-        "{\"names\":[\"ptrace\"],\"action\":\"SCMP_ACT_ERRNO\"}]}");
-    json_t *groups = parse(
-        "{\"profile\":\"p.json\",\"groups\":["
-        "{\"name\":\"io\",\"status\":\"allowed\",\"syscalls\":[\"read\",\"frobnicate\"],"
-        "\"reason\":\"r\"},"
-        "{\"name\":\"tracing\",\"status\":\"allowed\",\"syscalls\":[\"ptrace\",\"read\"],"
-        "\"reason\":\"r\"},"
-        "{\"name\":\"\",\"status\":\"maybe\",\"syscalls\":[],\"extra\":1}]}");
+    json_t *profile = parse("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["
+                            "{\"names\":[\"read\",\"write\"],\"action\":\"SCMP_ACT_ALLOW\"},"
+                            "{\"names\":[\"ptrace\"],\"action\":\"SCMP_ACT_ERRNO\"}]}");
+    json_t *groups =
+        parse("{\"profile\":\"p.json\",\"groups\":["
+              "{\"name\":\"io\",\"status\":\"allowed\",\"syscalls\":[\"read\",\"frobnicate\"],"
+              "\"reason\":\"r\"},"
+              "{\"name\":\"tracing\",\"status\":\"allowed\",\"syscalls\":[\"ptrace\",\"read\"],"
+              "\"reason\":\"r\"},"
+              "{\"name\":\"\",\"status\":\"maybe\",\"syscalls\":[],\"extra\":1}]}");
     capture c;
     capture_start(&c);
     int n = policy_check_groups(groups, "g.json", profile, "p.json", c.f);
@@ -268,8 +267,8 @@ static void shipped_policies_are_clean(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(table_statuses),        cmocka_unit_test(masked_conditions_in_words),
-        cmocka_unit_test(diff_directions),       cmocka_unit_test(schema_and_rules),
+        cmocka_unit_test(table_statuses),         cmocka_unit_test(masked_conditions_in_words),
+        cmocka_unit_test(diff_directions),        cmocka_unit_test(schema_and_rules),
         cmocka_unit_test(groups_against_profile), cmocka_unit_test(shipped_policies_are_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
