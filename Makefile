@@ -56,7 +56,8 @@ DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openss
                 docker-registry skopeo busybox-static openssl
 
 .PHONY: all deps test unit unit-asan integration security run bench bench-sandbox clean format \
-        lint check-policies fuzz fuzz-replay bench-execute bench-api deploy-deps check-deploy
+        lint check-policies policy-deps fuzz fuzz-replay bench-execute bench-api deploy-deps \
+        check-deploy
 
 # keep intermediate objects (fuzz and sanitizer builds) between runs
 .SECONDARY:
@@ -138,7 +139,7 @@ unit-asan: $(UNIT_SAN)
 	@set -e; for t in $(UNIT_SAN); do echo "== $$t (ASan+UBSan)"; \
 	  HKS_ROOT=$(CURDIR) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; done
 
-integration: all deploy-deps
+integration: all deploy-deps policy-deps
 	HKS_SANDBOX=$(CURDIR)/$(BUILD)/hks-sandbox $(PYTEST) -q tests/integration
 
 # Every seed and every input a fuzzing run kept, replayed (no fuzzing): regressions stay fixed.
@@ -164,8 +165,23 @@ deploy-deps: $(DEPLOY_NODE_MODULES)
 check-deploy: all deploy-deps
 	$(PYTEST) -q tests/integration/test_deploy_manifests.py
 
-check-policies: $(BUILD)/hks-sandbox
-	$(BUILD)/hks-sandbox --check-profile policies/seccomp/function.json
+
+# Every policy file: seccomp (OCI schema, libseccomp, contradictions, groups.json), limits and
+# policies/kubernetes/ (kubernetes-models, through tools/policy/kubernetes.mjs).
+check-policies: $(BUILD)/hksd policy-deps
+	$(BUILD)/hksd policy check policies
+
+# npm packages of tools/policy (package-lock.json pinned) into its gitignored node_modules. npm
+# comes with nodesource's nodejs; Debian's nodejs needs the separate npm package.
+POLICY_TOOLS := tools/policy
+policy-deps: $(POLICY_TOOLS)/node_modules/.package-lock.json
+
+$(POLICY_TOOLS)/node_modules/.package-lock.json: $(POLICY_TOOLS)/package.json $(POLICY_TOOLS)/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm >/dev/null; } || \
+	  { echo "npm is missing: install nodejs with npm (Debian: apt-get install npm)"; exit 1; }
+	cd $(POLICY_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # ---- run and bench ---------------------------------------------------------------------------
 run: deps

@@ -5,6 +5,7 @@
 #define HKS_API_H
 
 #include "../daemon/daemon.h"
+#include "../daemon/policy.h"
 #include "jwt.h"
 
 typedef struct api_server api_server;
@@ -21,5 +22,8 @@ void api_server_stop(api_server *s);
 /* The routes this build serves, "METHOD /path" with {param} placeholders, NULL-terminated: the
  * test that keeps api/openapi.yaml honest compares against it (hksd --routes). */
 const char *const *api_routes(void);
+
+/* Every route with the scope it requires, for `hksd policy show` (daemon/policy.h). */
+const hksd_policy_route *api_route_scopes(size_t *n);
 
 #endif

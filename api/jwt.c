@@ -255,6 +255,18 @@ size_t hks_jwt_keys_count(const hks_jwt_keys *keys)
     return keys ? keys->n : 0;
 }
 
+void hks_jwt_key_describe(const hks_jwt_keys *keys, size_t i, const char **kid, const char **alg)
+{
+    *kid = keys->keys[i].kid;
+    *alg = alg_names[keys->keys[i].alg];
+}
+
+const char *const *hks_jwt_algorithms(void)
+{
+    static const char *const names[] = {"HS256", "RS256", "ES256", NULL};
+    return names;
+}
+
 static int mkdir_parents(const char *dir, hks_error *err)
 {
     char path[PATH_MAX];

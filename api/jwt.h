@@ -36,6 +36,10 @@ int hks_jwt_keys_load(const char *dir, hks_jwt_keys **out, hks_error *err);
 void hks_jwt_keys_free(hks_jwt_keys *keys);
 /* Number of keys loaded. */
 size_t hks_jwt_keys_count(const hks_jwt_keys *keys);
+/* The key id and pinned algorithm of key i (< hks_jwt_keys_count), for reports. */
+void hks_jwt_key_describe(const hks_jwt_keys *keys, size_t i, const char **kid, const char **alg);
+/* The algorithms a token may name, NULL-terminated: "HS256", "RS256", "ES256". */
+const char *const *hks_jwt_algorithms(void);
 
 typedef struct hks_jwt_rules {
     const char *issuer;   /* required "iss" */

@@ -105,3 +105,12 @@ const char *const *api_routes(void)
     names[HKS_ARRAY_LEN(routes)] = NULL;
     return names;
 }
+
+const hksd_policy_route *api_route_scopes(size_t *n)
+{
+    static hksd_policy_route table[HKS_ARRAY_LEN(routes)];
+    for (size_t i = 0; i < HKS_ARRAY_LEN(routes); i++)
+        table[i] = (hksd_policy_route){routes[i].method, routes[i].path, routes[i].scope};
+    *n = HKS_ARRAY_LEN(routes);
+    return table;
+}

@@ -14,6 +14,7 @@ static const char usage[] =
     "Usage: hksd [--config FILE] [--listen HOST:PORT] [--state-dir DIR] [--print-config]\n"
     "       hksd token --sub SUB --project PROJECT [--scope \"SCOPES\"] [--ttl DURATION]\n"
     "       hksd --routes\n"
+    "       hksd policy show|check|diff ...   (hksd policy --help)\n"
     "\n"
     "The HKS Functions daemon: runs code for agents in hardened sandboxes, over the internal\n"
     "operations API (docs/api.md, api/openapi.yaml).\n"
@@ -193,13 +194,40 @@ static int token_command(const hksd_config *cfg, int argc, char **argv)
     return 0;
 }
 
+/* The verification keys of keys_dir by key id and pinned algorithm (for hksd policy show). */
+static json_t *describe_keys(const char *keys_dir, hks_error *err)
+{
+    hks_jwt_keys *keys = NULL;
+    if (access(keys_dir, F_OK) != 0 && errno == ENOENT)
+        return json_array(); /* none yet: hksd creates the local key on first start */
+    if (hks_jwt_keys_load(keys_dir, &keys, err) < 0)
+        return NULL;
+    json_t *list = json_array();
+    for (size_t i = 0; i < hks_jwt_keys_count(keys); i++) {
+        const char *kid = NULL, *alg = NULL;
+        hks_jwt_key_describe(keys, i, &kid, &alg);
+        json_array_append_new(list, json_pack("{s:s,s:s}", "kid", kid, "alg", alg));
+    }
+    hks_jwt_keys_free(keys);
+    return list;
+}
+
+/* What the policy tools need to know of the API, handed over so that daemon/ keeps not
+ * depending on api/. */
+static int policy_command(hksd_config *cfg, int argc, char **argv)
+{
+    hksd_policy_api api = {.algorithms = hks_jwt_algorithms(), .describe_keys = describe_keys};
+    api.routes = api_route_scopes(&api.n_routes);
+    return hksd_cmd_policy(cfg, &api, argc, argv);
+}
+
 int main(int argc, char **argv)
 {
     hksd_config cfg;
     bool print_config = false;
     const char *sub = argc > 1 ? argv[1] : "";
     if (strcmp(sub, "token") == 0 || strcmp(sub, "build") == 0 || strcmp(sub, "push") == 0 ||
-        strcmp(sub, "audit") == 0) {
+        strcmp(sub, "audit") == 0 || strcmp(sub, "policy") == 0) {
         char root[PATH_MAX];
         find_root(root, sizeof(root));
         hksd_config_defaults(&cfg, root);
@@ -212,6 +240,8 @@ int main(int argc, char **argv)
             return hksd_cmd_push(&cfg, argc - 1, argv + 1);
         if (strcmp(sub, "audit") == 0)
             return hksd_cmd_audit(&cfg, argc - 1, argv + 1);
+        if (strcmp(sub, "policy") == 0)
+            return policy_command(&cfg, argc - 1, argv + 1);
         return token_command(&cfg, argc - 1, argv + 1);
     }
     configure(&cfg, argc, argv, &print_config);

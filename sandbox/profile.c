@@ -327,7 +327,7 @@ static int add_rule(scmp_filter_ctx ctx, json_t *rule, size_t index, uint32_t de
             /* Not allowing an unknown syscall is safe; refusing one we cannot name is not. */
             if (!w->report && action == SCMP_ACT_ALLOW && default_action != SCMP_ACT_ALLOW)
                 continue;
-            rc = problem(w, f, "unknown syscall '%s'", json_string_value(name));
+            rc = problem(w, f, "unknown syscall \"%s\"", json_string_value(name));
             if (rc < 0)
                 break;
             continue;

@@ -61,7 +61,7 @@ def test_check_profile_names_each_problem(tmp_path):
     r = run("--check-profile", str(bad))
     out = r.stdout.decode()
     assert r.returncode == 1
-    assert "syscalls[0].names[1]: unknown syscall 'not_a_syscall'" in out
+    assert 'syscalls[0].names[1]: unknown syscall "not_a_syscall"' in out
     assert "syscalls[1]: action SCMP_ACT_SOMETIMES" in out
 
 

@@ -162,7 +162,7 @@ static void bad_profiles_are_refused_with_the_field(void **state)
     expect_refusal(
         "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"no_such_call\"],"
         "\"action\":\"SCMP_ACT_ERRNO\"}]}",
-        "unknown syscall 'no_such_call'");
+        "unknown syscall \"no_such_call\"");
     expect_refusal("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"socket\"],"
                    "\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":7,\"value\":1,"
                    "\"op\":\"SCMP_CMP_EQ\"}]}]}",
@@ -218,9 +218,9 @@ static void check_mode_lists_every_problem(void **state)
     unlink(path);
     assert_int_equal(problems, 4);
     assert_non_null(strstr(report_text, "architectures[1]: SCMP_ARCH_X86 lets 32-bit"));
-    assert_non_null(strstr(report_text, "syscalls[0].names[1]: unknown syscall 'frobnicate'"));
+    assert_non_null(strstr(report_text, "syscalls[0].names[1]: unknown syscall \"frobnicate\""));
     assert_non_null(strstr(report_text, "syscalls[1]: action SCMP_ACT_MAYBE"));
-    assert_non_null(strstr(report_text, "syscalls[2].names[0]: unknown syscall 'ghost_call'"));
+    assert_non_null(strstr(report_text, "syscalls[2].names[0]: unknown syscall \"ghost_call\""));
     free(report_text);
 }
 
