@@ -351,7 +351,7 @@ class CronJobs:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("run %s still running after %gs" % (run.id, timeout))
-            time.sleep(min(poll_interval, left))
+            time.sleep(min(max(poll_interval, 0.05), left))
 
     def _get_record(self, ref: str, request_timeout: Optional[float] = None) -> Dict[str, Any]:
         return _view(self._client.request("GET", _path(ref), timeout=request_timeout))
