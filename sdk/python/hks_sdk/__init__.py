@@ -10,12 +10,17 @@
 
     with client.functions.temporary(code=HANDLER) as fn:   # deleted when the block ends
         print(fn.url, fn.invoke({"x": 1}).json())
+
+    cj = client.cronjobs.create("nightly", "30 2 * * *",       # a command over fn's code
+                                task=TaskSpec(template=fn, command=["python3", "job.py"]))
+    print(cj.next_run_at, cj.trigger(wait=True).logs)
 """
 
 from . import functions
 from .client import Client, Functions, LogStream, pack_directory, parse_ttl
-from .errors import (AuthError, ExecutionTimeout, HksAuthError, HksConnectionError, HksError,
-                     HksFunctionError, HksNotFound, HksRateLimited, HksTimeout, HksUnavailable,
+from .cron import CronJob, CronJobRun, CronJobs, TaskSpec
+from .errors import (AuthError, Conflict, ExecutionTimeout, HksAuthError, HksConnectionError,
+                     HksError, HksFunctionError, HksNotFound, HksRateLimited, HksTimeout, HksUnavailable,
                      InvalidRequest, NotFound, PermissionDenied, RateLimited, ServerError)
 from .models import ExecutionResult, Function, InvocationResult
 from .retry import RetryPolicy
@@ -23,7 +28,8 @@ from .retry import RetryPolicy
 __version__ = "0.1.0"
 
 __all__ = ["Client", "Functions", "functions", "Function", "ExecutionResult", "InvocationResult",
+           "CronJobs", "CronJob", "CronJobRun", "TaskSpec",
            "HksError", "HksAuthError", "HksNotFound", "HksRateLimited", "HksFunctionError",
            "HksUnavailable", "HksTimeout", "HksConnectionError", "AuthError", "PermissionDenied",
-           "NotFound", "InvalidRequest", "RateLimited", "ExecutionTimeout", "ServerError", "LogStream", "pack_directory", "parse_ttl",
-           "RetryPolicy", "__version__"]
+           "NotFound", "InvalidRequest", "Conflict", "RateLimited", "ExecutionTimeout", "ServerError",
+           "LogStream", "pack_directory", "parse_ttl", "RetryPolicy", "__version__"]

@@ -18,7 +18,8 @@ import urllib.parse
 import uuid
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
-from .errors import (AuthError, HksConnectionError, HksError, HksFunctionError,
+from .cron import CronJobs
+from .errors import (AuthError, Conflict, HksConnectionError, HksError, HksFunctionError,
                      HksNotFound, HksRateLimited, HksTimeout, HksUnavailable, InvalidRequest,
                      PermissionDenied, ServerError)
 from .models import Body, ExecutionResult, Function, InvocationResult, Query, Since
@@ -40,7 +41,7 @@ TtlArg = Union[int, float, str, datetime.timedelta]
 
 _ERRORS: Dict[int, Type[HksError]] = {
     400: InvalidRequest, 401: AuthError, 403: PermissionDenied, 404: HksNotFound,
-    413: InvalidRequest, 422: InvalidRequest, 500: ServerError, 502: HksFunctionError,
+    409: Conflict, 413: InvalidRequest, 422: InvalidRequest, 500: ServerError, 502: HksFunctionError,
     503: HksUnavailable, 504: HksTimeout,
 }
 
@@ -117,6 +118,7 @@ class Client:
         self.sleep: Callable[[float], None] = sleep or time.sleep
         self.transport = Transport(self.url, pool_size)
         self.functions = Functions(self)
+        self.cronjobs = CronJobs(self)
 
     def __repr__(self) -> str:
         return "Client(url=%r, project=%r)" % (self.url, self.project)

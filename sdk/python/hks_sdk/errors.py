@@ -5,7 +5,8 @@ HksError
   |    +- AuthError          401 (no token, or one that does not verify)
   |    +- PermissionDenied   403 (the token lacks the route's scope)
   +- NotFound                404 (alias HksNotFound)
-  +- InvalidRequest          400, 413, 422 (details["field"] names what is wrong)
+  +- Conflict                409 (a CronJob name in use, a trigger refused by Forbid)
+  +- InvalidRequest          400, 413, 422 (.field names what is wrong)
   +- RateLimited             429 (retry_after; alias HksRateLimited)
   +- ServerError             500
   |    +- HksFunctionError   502 bad_gateway
@@ -68,6 +69,18 @@ class PermissionDenied(HksAuthError):
 
 class InvalidRequest(HksError):
     """400 ``malformed_json``, 413 ``too_large``, 422 ``invalid`` (``details["field"]``)."""
+
+    @property
+    def field(self) -> Optional[str]:
+        """The field hksd refused (``details["field"]``: ``schedule``, ``target.task.template``,
+        ...), None when it named none."""
+        value = self.details.get("field")
+        return value if isinstance(value, str) else None
+
+
+class Conflict(HksError):
+    """409 ``conflict``: the request clashes with what exists -- a CronJob name already used in
+    the project, or a trigger under ``concurrency_policy="Forbid"`` while a run is going."""
 
 
 class HksRateLimited(HksError):
