@@ -3,7 +3,7 @@
 
 BUILD      ?= build
 CC         ?= cc
-PKGS       := libseccomp libcap jansson libcrypto libmicrohttpd libcurl libarchive
+PKGS       := libseccomp libcap jansson libcrypto libmicrohttpd libcurl libarchive yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
@@ -26,17 +26,19 @@ SANDBOX_SRC := sandbox/profile.c sandbox/profile_cache.c sandbox/cgroup.c sandbo
 RUNTIMES_SRC:= runtimes/files.c runtimes/pool.c runtimes/serve.c
 # builder: build contexts and safe extraction of uploaded archives
 BUILDER_SRC := $(wildcard builder/*.c)
+# cluster: the Kubernetes client, the renderers of a function's objects (policies/kubernetes/)
+CLUSTER_SRC := $(wildcard cluster/*.c)
 # hksd: the daemon and its HTTP edge (api -> daemon -> sandbox, runtimes)
 DAEMON_SRC  := $(wildcard daemon/*.c)
 API_SRC     := $(wildcard api/*.c)
 DAEMON_MAIN := daemon/main.c
-LIB_SRC     := $(COMMON_SRC) $(SANDBOX_SRC) $(RUNTIMES_SRC) $(BUILDER_SRC) $(filter-out $(DAEMON_MAIN),$(DAEMON_SRC)) $(API_SRC)
+LIB_SRC     := $(COMMON_SRC) $(SANDBOX_SRC) $(RUNTIMES_SRC) $(BUILDER_SRC) $(CLUSTER_SRC) $(filter-out $(DAEMON_MAIN),$(DAEMON_SRC)) $(API_SRC)
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ     := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_SAN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-san/%)
-HEADERS     := $(wildcard common/*.h sandbox/*.h runtimes/*.h builder/*.h daemon/*.h api/*.h)
+HEADERS     := $(wildcard common/*.h sandbox/*.h runtimes/*.h builder/*.h cluster/*.h daemon/*.h api/*.h)
 # hks-func: the command line (cli/, docs/cli.md)
 CLI_SRC     := $(wildcard cli/*.c)
 CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
@@ -51,7 +53,7 @@ FUZZ_SECONDS ?= 60
 
 PYTEST      := /usr/bin/python3 -m pytest
 
-DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libseccomp-dev libcap-dev libjansson-dev libcmocka-dev \
+DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libseccomp-dev libcap-dev libjansson-dev libcmocka-dev libyaml-dev \
                 python3 python3-pytest python3-yaml nodejs bubblewrap crun hyperfine wrk curl \
                 docker-registry skopeo busybox-static openssl
 
