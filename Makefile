@@ -57,7 +57,7 @@ DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openss
                 python3 python3-pytest python3-yaml nodejs bubblewrap crun hyperfine wrk curl \
                 docker-registry skopeo busybox-static openssl
 
-.PHONY: all deps test unit unit-asan integration security run bench bench-sandbox clean format \
+.PHONY: all deps test unit unit-asan integration kube-deps security run bench bench-sandbox clean format \
         lint check-policies fuzz fuzz-replay bench-execute bench-api
 
 # keep intermediate objects (fuzz and sanitizer builds) between runs
@@ -87,6 +87,10 @@ $(BUILD)/hksd: $(BUILD)/obj/daemon/main.o $(BUILD)/libhks.a
 
 $(BUILD)/hks-exec: $(BUILD)/obj/runtimes/exec_main.o $(BUILD)/libhks.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
+
+# kube-probe: drives cluster/ for the integration tests (tests/kube/, the fake API server)
+$(BUILD)/kube-probe: tests/kube/kube_probe.c $(BUILD)/libhks.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< $(BUILD)/libhks.a $(PKG_LIBS) -lpthread -o $@
 
 $(CLI_OBJ): $(wildcard cli/*.h)
 $(BUILD)/hks-func: $(CLI_OBJ) $(BUILD)/libhks.a
@@ -140,8 +144,18 @@ unit-asan: $(UNIT_SAN)
 	@set -e; for t in $(UNIT_SAN); do echo "== $$t (ASan+UBSan)"; \
 	  HKS_ROOT=$(CURDIR) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; done
 
-integration: all
+integration: all $(BUILD)/kube-probe kube-deps
 	HKS_SANDBOX=$(CURDIR)/$(BUILD)/hks-sandbox $(PYTEST) -q tests/integration
+
+# The fake Kubernetes API server's npm packages (kubernetes-models, @kubernetes-models/knative),
+# pinned by tests/kube/package-lock.json, into tests/kube/node_modules. Debian's nodejs does not
+# bring npm (NodeSource's does): the Debian package is installed when it is missing.
+kube-deps: tests/kube/node_modules/.package-lock.json
+tests/kube/node_modules/.package-lock.json: tests/kube/package.json tests/kube/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm >/dev/null; } || \
+	  { echo "npm is missing: apt-get install npm"; exit 1; }
+	cd tests/kube && npm ci --no-audit --no-fund --loglevel=error
 
 # Every seed and every input a fuzzing run kept, replayed (no fuzzing): regressions stay fixed.
 fuzz-replay: $(FUZZ_BIN)
@@ -196,10 +210,11 @@ format:
 # cppcheck does not model __attribute__((cleanup)): its leak checks are covered by ASan instead.
 lint:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
-	clang-tidy --quiet $(LIB_SRC) sandbox/main.c runtimes/exec_main.c $(wildcard $(DAEMON_MAIN)) $(UNIT_SRC) $(CLI_SRC) -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
+	clang-tidy --quiet $(LIB_SRC) sandbox/main.c runtimes/exec_main.c $(wildcard $(DAEMON_MAIN)) $(UNIT_SRC) $(CLI_SRC) tests/kube/kube_probe.c -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
 	  --suppress=missingIncludeSystem --suppress=resourceLeak --suppress=memleak \
-	  -D_GNU_SOURCE -I. $(LIB_SRC) sandbox/main.c runtimes/exec_main.c $(wildcard $(DAEMON_MAIN)) $(CLI_SRC)
+	  -D_GNU_SOURCE -I. $(LIB_SRC) sandbox/main.c runtimes/exec_main.c $(wildcard $(DAEMON_MAIN)) $(CLI_SRC) \
+	  tests/kube/kube_probe.c
 
 clean:
 	rm -rf $(BUILD)

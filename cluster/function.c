@@ -11,19 +11,20 @@
 int kube_function_apply(kube_client *c, const kube_policy *p, const kube_function *fn,
                         hks_error *err)
 {
-    json_t *(*const renderers[])(const kube_policy *, const kube_function *, hks_error *) = {
-        kube_render_service_account, kube_render_network_policy, kube_render_kservice};
+    /* everything is rendered (and so checked) before anything is sent */
+    json_t *objs[] = {kube_render_service_account(p, fn, err), NULL, NULL};
+    if (objs[0])
+        objs[1] = kube_render_network_policy(p, fn, err);
+    if (objs[1])
+        objs[2] = kube_render_kservice(p, fn, err);
     const kube_kind kinds[] = {KUBE_SERVICE_ACCOUNT, KUBE_NETWORK_POLICY, KUBE_KSERVICE};
-    for (size_t i = 0; i < HKS_ARRAY_LEN(kinds); i++) {
-        json_t *obj = renderers[i](p, fn, err);
-        if (!obj)
-            return -1;
-        int rc = kube_apply(c, kinds[i], fn->project, obj, NULL, err);
-        json_decref(obj);
-        if (rc < 0)
-            return hks_wrap(err, "deploy %s", fn->id);
-    }
-    return 0;
+    int rc = objs[2] ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < HKS_ARRAY_LEN(kinds); i++)
+        if (kube_apply(c, kinds[i], fn->project, objs[i], NULL, err) < 0)
+            rc = hks_wrap(err, "deploy %s", fn->id);
+    for (size_t i = 0; i < HKS_ARRAY_LEN(objs); i++)
+        json_decref(objs[i]);
+    return rc;
 }
 
 typedef struct ready_wait {

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -64,10 +65,20 @@ int kube_kind_parse(const char *name)
 {
     if (!name)
         return -1;
-    if (strcmp(name, "ksvc") == 0 || strcmp(name, "KnativeService") == 0)
-        return KUBE_KSERVICE;
+    static const struct {
+        const char *name;
+        kube_kind kind;
+    } short_names[] = {
+        {"ns", KUBE_NAMESPACE},     {"sa", KUBE_SERVICE_ACCOUNT}, {"cm", KUBE_CONFIG_MAP},
+        {"netpol", KUBE_NETWORK_POLICY}, {"cj", KUBE_CRON_JOB},   {"ksvc", KUBE_KSERVICE},
+        {"KnativeService", KUBE_KSERVICE},
+    };
+    for (size_t i = 0; i < HKS_ARRAY_LEN(short_names); i++)
+        if (strcmp(name, short_names[i].name) == 0)
+            return short_names[i].kind;
     for (int k = 0; k < KUBE_KIND_COUNT; k++)
-        if (strcmp(name, kinds[k].kind) == 0 || strcmp(name, kinds[k].plural) == 0)
+        if (strcmp(name, kinds[k].kind) == 0 || strcmp(name, kinds[k].plural) == 0 ||
+            strcasecmp(name, kinds[k].kind) == 0)
             return k;
     return -1;
 }
