@@ -105,8 +105,8 @@ int kube_delete(kube_client *c, kube_kind kind, const char *ns, const char *name
 /* The items of a list (a JSON array) and the list's resourceVersion (to watch from).
  * label_selector may be NULL ("a=b,c!=d,e"); so may field_selector and resource_version. */
 int kube_list(kube_client *c, kube_kind kind, const char *ns, const char *label_selector,
-              const char *field_selector, json_t **items, char *resource_version,
-              size_t rv_size, hks_error *err);
+              const char *field_selector, json_t **items, char *resource_version, size_t rv_size,
+              hks_error *err);
 
 /* A watch event handed to a callback: type is "ADDED", "MODIFIED", "DELETED" or "BOOKMARK" (and
  * "SYNC" for the items of a re-list, see kube_list_watch). Return 0 to go on, 1 to stop (the
@@ -148,20 +148,20 @@ int kube_policy_load(const char *dir, kube_policy **out, hks_error *err);
 void kube_policy_free(kube_policy *p);
 
 typedef struct kube_function {
-    const char *id;          /* "fn-<20 hex>": the name of every object of the function */
-    const char *name;        /* the user's name for it (an annotation) */
-    const char *project;     /* the namespace */
-    const char *owner;       /* the token's sub */
-    const char *runtime;     /* "python", "node" */
-    const char *image;       /* "<registry>/<repository>@sha256:<64 hex>": by digest only */
-    const char *code_sha256; /* 64 hex */
-    const char *profile;     /* seccomp profile name (policies/seccomp/<profile>.json); NULL:
-                                the policy's */
-    const char *const *env;  /* "NAME=value", NULL-terminated; NULL for none */
-    unsigned memory_mb;      /* limits (and requests) */
-    unsigned cpu_millis;     /* 1000 = one core */
-    unsigned timeout_s;      /* timeoutSeconds, 1..600 */
-    unsigned concurrency;    /* containerConcurrency, 0 (unlimited) .. 1000 */
+    const char *id;                /* "fn-<20 hex>": the name of every object of the function */
+    const char *name;              /* the user's name for it (an annotation) */
+    const char *project;           /* the namespace */
+    const char *owner;             /* the token's sub */
+    const char *runtime;           /* "python", "node" */
+    const char *image;             /* "<registry>/<repository>@sha256:<64 hex>": by digest only */
+    const char *code_sha256;       /* 64 hex */
+    const char *profile;           /* seccomp profile name (policies/seccomp/<profile>.json); NULL:
+                                      the policy's */
+    const char *const *env;        /* "NAME=value", NULL-terminated; NULL for none */
+    unsigned memory_mb;            /* limits (and requests) */
+    unsigned cpu_millis;           /* 1000 = one core */
+    unsigned timeout_s;            /* timeoutSeconds, 1..600 */
+    unsigned concurrency;          /* containerConcurrency, 0 (unlimited) .. 1000 */
     unsigned min_scale, max_scale; /* max_scale 0: unlimited */
     long long expires_at;          /* unix seconds */
 } kube_function;

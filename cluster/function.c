@@ -70,8 +70,7 @@ int kube_function_wait_ready(kube_client *c, const char *ns, const char *id, uns
         return hks_wrap(err, "wait for function %s", id);
     }
     if (w.gone)
-        return kube_fail(err, ENOENT, "function %s in namespace %s: deleted while waiting", id,
-                         ns);
+        return kube_fail(err, ENOENT, "function %s in namespace %s: deleted while waiting", id, ns);
     if (w.failed)
         return kube_fail(err, EIO, "function %s in namespace %s: Knative reports %s", id, ns,
                          w.why);

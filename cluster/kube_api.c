@@ -31,7 +31,8 @@ static void describe(char *out, size_t size, const char *verb, kube_kind kind, c
     const kube_kind_info *k = kube_kind_get(kind);
     bool in_ns = k && k->namespaced && ns;
     snprintf(out, size, "%s %s%s%.253s%s%.63s", verb, kube_kind_name(kind), name ? " " : "",
-             name ? name : "", in_ns ? " in namespace " : (k && k->namespaced ? " in every namespace" : ""),
+             name ? name : "",
+             in_ns ? " in namespace " : (k && k->namespaced ? " in every namespace" : ""),
              in_ns ? ns : "");
 }
 

@@ -13,11 +13,11 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
-#define POOL_SIZE        4
-#define TOKEN_MAX        16384
-#define TIMEOUT_MS       30000u
-#define CONNECT_MS       5000u
-#define TOKEN_REREAD_S   60u
+#define POOL_SIZE      4
+#define TOKEN_MAX      16384
+#define TIMEOUT_MS     30000u
+#define CONNECT_MS     5000u
+#define TOKEN_REREAD_S 60u
 
 struct kube_client {
     kube_conn conn;
@@ -69,8 +69,12 @@ int kube_kind_parse(const char *name)
         const char *name;
         kube_kind kind;
     } short_names[] = {
-        {"ns", KUBE_NAMESPACE},     {"sa", KUBE_SERVICE_ACCOUNT}, {"cm", KUBE_CONFIG_MAP},
-        {"netpol", KUBE_NETWORK_POLICY}, {"cj", KUBE_CRON_JOB},   {"ksvc", KUBE_KSERVICE},
+        {"ns", KUBE_NAMESPACE},
+        {"sa", KUBE_SERVICE_ACCOUNT},
+        {"cm", KUBE_CONFIG_MAP},
+        {"netpol", KUBE_NETWORK_POLICY},
+        {"cj", KUBE_CRON_JOB},
+        {"ksvc", KUBE_KSERVICE},
         {"KnativeService", KUBE_KSERVICE},
     };
     for (size_t i = 0; i < HKS_ARRAY_LEN(short_names); i++)
@@ -393,15 +397,14 @@ static int send_once(kube_client *c, CURL *h, const kube_request *rq, const char
     bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms) !=
-           CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_USERAGENT, "hksd") != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
     if (rq->body) {
         bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body) != CURLE_OK;
-        bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len) !=
-               CURLE_OK;
+        bad |=
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len) != CURLE_OK;
     } else if (strcmp(rq->method, "GET") == 0) {
         bad |= curl_easy_setopt(h, CURLOPT_HTTPGET, 1L) != CURLE_OK;
     }
@@ -418,8 +421,7 @@ static int send_once(kube_client *c, CURL *h, const kube_request *rq, const char
         return kube_fail(err, ETIMEDOUT, "%s: %s: no complete reply within %u ms", rq->what,
                          c->conn.server, timeout);
     if (rc != CURLE_OK)
-        return kube_fail(err, EIO, "%s: %s: %s", rq->what, c->conn.server,
-                         curl_easy_strerror(rc));
+        return kube_fail(err, EIO, "%s: %s: %s", rq->what, c->conn.server, curl_easy_strerror(rc));
     /* the tail of a stream that did not end with a newline */
     if (rq->on_line && rs->status == 200 && rs->body_len > 0) {
         int line_rc = rq->on_line(rq->line_ctx, rs->body, rs->body_len, err);
@@ -433,24 +435,24 @@ static int send_once(kube_client *c, CURL *h, const kube_request *rq, const char
 int kube_send(kube_client *c, const kube_request *rq, kube_response *rs, hks_error *err)
 {
     memset(rs, 0, sizeof(*rs));
-    for (int attempt = 0;; attempt++) {
-        __attribute__((cleanup(header_free))) char *auth = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        char *auth = NULL;
         if (auth_header(c, attempt > 0, &auth, err) < 0)
             return hks_wrap(err, "%s", rq->what);
         CURL *h = handle_take(c);
-        if (!h)
-            return hks_fail(err, ENOMEM, "%s: curl_easy_init", rq->what);
-        int rc = send_once(c, h, rq, auth, rs, err);
-        handle_give(c, h);
+        int rc = h ? send_once(c, h, rq, auth, rs, err)
+                   : hks_fail(err, ENOMEM, "%s: curl_easy_init", rq->what);
+        if (h)
+            handle_give(c, h);
+        header_free(&auth);
         if (rc != 0)
             return rc;
         /* a bound token rotated under us: read it again and retry once */
-        if (rs->status == 401 && attempt == 0 && c->conn.token_file[0]) {
-            kube_response_free(rs);
-            continue;
-        }
-        return 0;
+        if (rs->status != 401 || attempt > 0 || !c->conn.token_file[0])
+            return 0;
+        kube_response_free(rs);
     }
+    return 0;
 }
 
 int kube_fail_reply(hks_error *err, const char *what, const kube_response *rs)

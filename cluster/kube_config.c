@@ -168,8 +168,7 @@ static int check_server(const char *server, const char *where, hks_error *err)
     const char *host = scheme ? strstr(server, "://") + 3 : "";
     if (!scheme || !host[0] || host[0] == '/' || strpbrk(server, " \"'<>\\^`{|}") ||
         n >= KUBE_SERVER_MAX)
-        return kube_fail(err, EINVAL, "%s: server \"%.200s\" is not an http(s) URL", where,
-                         server);
+        return kube_fail(err, EINVAL, "%s: server \"%.200s\" is not an http(s) URL", where, server);
     return 0;
 }
 
@@ -179,7 +178,7 @@ static int parse_user(const json_t *user, const char *user_name, const char *bas
     char where[200];
     snprintf(where, sizeof(where), "kubeconfig: user \"%.100s\"", user_name);
     static const char *const unsupported[] = {"exec", "auth-provider", "username", "password",
-                                              "as", "impersonate"};
+                                              "as",   "impersonate"};
     for (size_t i = 0; i < HKS_ARRAY_LEN(unsupported); i++)
         if (json_object_get(user, unsupported[i]))
             return kube_fail(err, EINVAL,
@@ -305,8 +304,7 @@ int kube_config_in_cluster(const char *host, const char *port, const char *sa_di
              ipv6 ? "]" : "", port_no);
     int n = snprintf(out->token_file, sizeof(out->token_file), "%s/token", sa_dir);
     int m = snprintf(out->ca_file, sizeof(out->ca_file), "%s/ca.crt", sa_dir);
-    if (n < 0 || (size_t)n >= sizeof(out->token_file) || m < 0 ||
-        (size_t)m >= sizeof(out->ca_file))
+    if (n < 0 || (size_t)n >= sizeof(out->token_file) || m < 0 || (size_t)m >= sizeof(out->ca_file))
         return kube_fail(err, ENAMETOOLONG, "service account directory %.200s", sa_dir);
     char ns_path[PATH_MAX + 16];
     snprintf(ns_path, sizeof(ns_path), "%s/namespace", sa_dir);

@@ -23,7 +23,8 @@
 
 /* err = the formatted message (no strerror appended: the message says it all) with errnum set,
  * so callers can branch on the kind of failure. Returns -1. */
-int kube_fail(hks_error *err, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int kube_fail(hks_error *err, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- YAML (yaml_json.c) ---- */
 

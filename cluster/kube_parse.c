@@ -95,10 +95,12 @@ int kube_status_errno(long http_status, const char *body, size_t len)
             const char *reason;
             int errnum;
         } reasons[] = {
-            {"NotFound", ENOENT},     {"AlreadyExists", EEXIST},   {"Conflict", EBUSY},
-            {"Gone", ESTALE},         {"Expired", ESTALE},         {"Invalid", EINVAL},
-            {"BadRequest", EINVAL},   {"Unauthorized", EACCES},    {"Forbidden", EACCES},
-            {"TooManyRequests", EAGAIN}, {"Timeout", ETIMEDOUT},   {"ServerTimeout", ETIMEDOUT},
+            {"NotFound", ENOENT},   {"AlreadyExists", EEXIST},
+            {"Conflict", EBUSY},    {"Gone", ESTALE},
+            {"Expired", ESTALE},    {"Invalid", EINVAL},
+            {"BadRequest", EINVAL}, {"Unauthorized", EACCES},
+            {"Forbidden", EACCES},  {"TooManyRequests", EAGAIN},
+            {"Timeout", ETIMEDOUT}, {"ServerTimeout", ETIMEDOUT},
         };
         for (size_t i = 0; i < HKS_ARRAY_LEN(reasons) && !e; i++)
             if (strcmp(reason, reasons[i].reason) == 0)
@@ -321,9 +323,10 @@ kube_readiness kube_kservice_readiness(const json_t *ksvc, char *url, size_t url
         char r[64], m[400];
         copy_printable(r, sizeof(r), reason ? reason : "", reason ? strlen(reason) : 0);
         copy_printable(m, sizeof(m), message ? message : "", message ? strlen(message) : 0);
-        snprintf(why, why_size, "Ready=%s%s%s%s%s", strcmp(value, "True") == 0    ? "True"
-                                                    : strcmp(value, "False") == 0 ? "False"
-                                                                                  : "Unknown",
+        snprintf(why, why_size, "Ready=%s%s%s%s%s",
+                 strcmp(value, "True") == 0    ? "True"
+                 : strcmp(value, "False") == 0 ? "False"
+                                               : "Unknown",
                  r[0] ? " " : "", r, m[0] ? ": " : "", m);
     }
     if (strcmp(value, "False") == 0)

@@ -9,9 +9,9 @@
 
 struct kube_policy {
     json_t *service_account, *network_policy, *namespace_functions, *namespace_builds;
-    json_t *security_context;     /* the container's */
-    char seccomp_dir[128];        /* "hks": profiles are <dir>/<profile>.json */
-    char seccomp_default[64];     /* "function" */
+    json_t *security_context; /* the container's */
+    char seccomp_dir[128];    /* "hks": profiles are <dir>/<profile>.json */
+    char seccomp_default[64]; /* "function" */
     char tmp_path[256], tmp_size[32];
 };
 
@@ -43,8 +43,7 @@ static json_t *load_yaml_file(const char *dir, const char *name, hks_error *err)
     }
     size_t len = fread(text, 1, KUBE_DOC_MAX + 1, f);
     if (ferror(f) || len > KUBE_DOC_MAX) {
-        kube_fail(err, EFBIG, "policy %s: unreadable or larger than %u bytes", path,
-                  KUBE_DOC_MAX);
+        kube_fail(err, EFBIG, "policy %s: unreadable or larger than %u bytes", path, KUBE_DOC_MAX);
         return NULL;
     }
     json_t *doc = kube_yaml_parse(text, len, err);
@@ -97,8 +96,8 @@ static int check_security_context(kube_policy *p, const json_t *doc, const char 
     bool drops_all = false;
     size_t i;
     const json_t *c;
-    json_array_foreach(drop, i, c) drops_all |= json_is_string(c) &&
-                                                strcmp(json_string_value(c), "ALL") == 0;
+    json_array_foreach(drop, i, c) drops_all |=
+        json_is_string(c) && strcmp(json_string_value(c), "ALL") == 0;
     const char *rule = NULL;
     if (!json_is_true(json_object_get(sc, "runAsNonRoot")))
         rule = "runAsNonRoot must be true";
@@ -129,8 +128,8 @@ static int check_security_context(kube_policy *p, const json_t *doc, const char 
     const char *base = slash ? slash + 1 : NULL;
     size_t base_len = base ? strlen(base) : 0;
     bool ok = slash && dir_len > 0 && dir_len < sizeof(p->seccomp_dir) && profile[0] != '/' &&
-              !strstr(profile, "..") && base_len > 5 &&
-              strcmp(base + base_len - 5, ".json") == 0 && profile_name_ok(base, base_len - 5);
+              !strstr(profile, "..") && base_len > 5 && strcmp(base + base_len - 5, ".json") == 0 &&
+              profile_name_ok(base, base_len - 5);
     for (size_t k = 0; ok && k < dir_len; k++)
         ok = profile_name_ok(&profile[k], 1) || profile[k] == '/' || profile[k] == '.';
     if (!ok)
@@ -159,8 +158,7 @@ static int check_security_context(kube_policy *p, const json_t *doc, const char 
     return p->security_context ? 0 : hks_fail(err, ENOMEM, "policy %s", file);
 }
 
-static int check_namespace(const json_t *doc, const char *file, const char *level,
-                           hks_error *err)
+static int check_namespace(const json_t *doc, const char *file, const char *level, hks_error *err)
 {
     if (!kind_is(doc, "v1", "Namespace"))
         return kube_fail(err, EINVAL, "policy %s: not a v1 Namespace", file);
@@ -203,13 +201,13 @@ int kube_policy_load(const char *dir, kube_policy **out, hks_error *err)
                   "NetworkPolicy");
         goto out;
     }
-    const json_t *types = json_object_get(json_object_get(p->network_policy, "spec"),
-                                          "policyTypes");
+    const json_t *types =
+        json_object_get(json_object_get(p->network_policy, "spec"), "policyTypes");
     bool egress = false;
     size_t i;
     const json_t *t;
-    json_array_foreach(types, i, t) egress |= json_is_string(t) &&
-                                             strcmp(json_string_value(t), "Egress") == 0;
+    json_array_foreach(types, i, t) egress |=
+        json_is_string(t) && strcmp(json_string_value(t), "Egress") == 0;
     if (!egress) {
         kube_fail(err, EINVAL,
                   "policy function-networkpolicy.yaml: spec.policyTypes must include Egress "
@@ -335,16 +333,15 @@ json_t *kube_render_network_policy(const kube_policy *p, const kube_function *fn
     if (check_function(fn, err) < 0)
         return NULL;
     json_t *np = from_template(p->network_policy, fn, err);
+    if (!np)
+        return NULL;
     json_t *spec = json_object_get(np, "spec");
     json_t *selector = json_pack("{s:{s:s}}", "matchLabels", "serving.knative.dev/service", fn->id);
-    if (np && (!json_is_object(spec) || !selector ||
-               json_object_set_new(spec, "podSelector", selector) < 0)) {
+    if (!json_is_object(spec) || json_object_set_new(spec, "podSelector", selector) < 0) {
         json_decref(np);
         kube_fail(err, ENOMEM, "render NetworkPolicy %s", fn->id);
         return NULL;
     }
-    if (!np)
-        json_decref(selector);
     return np;
 }
 
@@ -436,16 +433,15 @@ json_t *kube_render_kservice(const kube_policy *p, const kube_function *fn, hks_
             " s:{s:{s:{s:o, s:{s:s, s:s}},"
             "       s:{s:s, s:b, s:I, s:I, s:[o], s:[{s:s, s:{s:s}}]}}}}",
             "apiVersion", "serving.knative.dev/v1", "kind", "Service", "metadata", "name", fn->id,
-            "namespace", fn->project, "labels", labels, "annotations", "hks.io/expires-at",
-            expires, "hks.io/owner", fn->owner, "hks.io/project", fn->project,
-            "hks.io/code-sha256", fn->code_sha256, "hks.io/name", fn->name ? fn->name : "",
-            "hks.io/runtime", fn->runtime, "spec", "template", "metadata", "labels", pod_labels,
-            "annotations", "autoscaling.knative.dev/min-scale", min_scale,
-            "autoscaling.knative.dev/max-scale", max_scale, "spec", "serviceAccountName", fn->id,
-            "automountServiceAccountToken", 0, "containerConcurrency",
-            (json_int_t)fn->concurrency, "timeoutSeconds", (json_int_t)fn->timeout_s,
-            "containers", container, "volumes", "name", "tmp", "emptyDir", "sizeLimit",
-            p->tmp_size);
+            "namespace", fn->project, "labels", labels, "annotations", "hks.io/expires-at", expires,
+            "hks.io/owner", fn->owner, "hks.io/project", fn->project, "hks.io/code-sha256",
+            fn->code_sha256, "hks.io/name", fn->name ? fn->name : "", "hks.io/runtime", fn->runtime,
+            "spec", "template", "metadata", "labels", pod_labels, "annotations",
+            "autoscaling.knative.dev/min-scale", min_scale, "autoscaling.knative.dev/max-scale",
+            max_scale, "spec", "serviceAccountName", fn->id, "automountServiceAccountToken", 0,
+            "containerConcurrency", (json_int_t)fn->concurrency, "timeoutSeconds",
+            (json_int_t)fn->timeout_s, "containers", container, "volumes", "name", "tmp",
+            "emptyDir", "sizeLimit", p->tmp_size);
     else {
         json_decref(container);
         json_decref(labels);
@@ -464,8 +460,7 @@ json_t *kube_render_namespace(const kube_policy *p, const char *name, bool build
     }
     json_t *ns = json_deep_copy(builds ? p->namespace_builds : p->namespace_functions);
     json_t *meta = json_object_get(ns, "metadata");
-    if (!ns || !json_is_object(meta) ||
-        json_object_set_new(meta, "name", json_string(name)) < 0) {
+    if (!ns || !json_is_object(meta) || json_object_set_new(meta, "name", json_string(name)) < 0) {
         json_decref(ns);
         hks_fail(err, ENOMEM, "render Namespace %s", name);
         return NULL;

@@ -113,17 +113,18 @@ static int on_event(void *ctx, const char *type, json_t *object, hks_error *err)
 static int function_arg(const json_t *doc, kube_function *fn, const char ***env, hks_error *err)
 {
     memset(fn, 0, sizeof(*fn));
-    const char **strings[] = {&fn->id,    &fn->name,  &fn->project,     &fn->owner,
+    const char **strings[] = {&fn->id,      &fn->name,  &fn->project,     &fn->owner,
                               &fn->runtime, &fn->image, &fn->code_sha256, &fn->profile};
-    const char *keys[] = {"id", "name", "project", "owner", "runtime", "image", "code_sha256", "profile"};
+    const char *keys[] = {"id",      "name",  "project",     "owner",
+                          "runtime", "image", "code_sha256", "profile"};
     for (size_t i = 0; i < HKS_ARRAY_LEN(keys); i++) {
         const json_t *v = json_object_get(doc, keys[i]);
         *strings[i] = json_is_string(v) ? json_string_value(v) : NULL;
     }
     unsigned *numbers[] = {&fn->memory_mb,   &fn->cpu_millis, &fn->timeout_s,
                            &fn->concurrency, &fn->min_scale,  &fn->max_scale};
-    const char *nkeys[] = {"memory_mb", "cpu_millis", "timeout_s", "concurrency", "min_scale",
-                           "max_scale"};
+    const char *nkeys[] = {"memory_mb",   "cpu_millis", "timeout_s",
+                           "concurrency", "min_scale",  "max_scale"};
     for (size_t i = 0; i < HKS_ARRAY_LEN(nkeys); i++)
         *numbers[i] = (unsigned)json_integer_value(json_object_get(doc, nkeys[i]));
     fn->expires_at = (long long)json_integer_value(json_object_get(doc, "expires_at"));
@@ -133,7 +134,9 @@ static int function_arg(const json_t *doc, kube_function *fn, const char ***env,
     if (!*env)
         return hks_fail(err, ENOMEM, "env");
     for (size_t i = 0; i < n; i++)
-        (*env)[i] = json_string_value(json_array_get(list, i)) ? json_string_value(json_array_get(list, i)) : "";
+        (*env)[i] = json_string_value(json_array_get(list, i))
+                        ? json_string_value(json_array_get(list, i))
+                        : "";
     fn->env = *env;
     return 0;
 }
@@ -152,7 +155,7 @@ static int run(kube_client *c, int argc, char **argv, hks_error *err)
             json_decref(obj);
             return -1;
         }
-        int rc = strcmp(cmd, "create") == 0 ? kube_create(c, kind, argv[2], obj, &out, err)
+        int rc = strcmp(cmd, "create") == 0  ? kube_create(c, kind, argv[2], obj, &out, err)
                  : strcmp(cmd, "apply") == 0 ? kube_apply(c, kind, argv[2], obj, &out, err)
                                              : kube_replace(c, kind, argv[2], obj, &out, err);
         json_decref(obj);
@@ -227,8 +230,8 @@ static int run(kube_client *c, int argc, char **argv, hks_error *err)
     }
     if (strcmp(cmd, "fn-wait") == 0 && argc == 4) {
         char url[512];
-        if (kube_function_wait_ready(c, argv[1], argv[2], (unsigned)strtoul(argv[3], NULL, 10),
-                                     url, sizeof(url), err) < 0)
+        if (kube_function_wait_ready(c, argv[1], argv[2], (unsigned)strtoul(argv[3], NULL, 10), url,
+                                     sizeof(url), err) < 0)
             return -1;
         return print(json_pack("{s:s}", "url", url));
     }
@@ -249,9 +252,8 @@ static int run(kube_client *c, int argc, char **argv, hks_error *err)
             json_array_append_new(
                 arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "id", infos[i].id,
                                "namespace", infos[i].ns, "owner", infos[i].owner, "code_sha256",
-                               infos[i].code_sha256, "expires_at",
-                               (json_int_t)infos[i].expires_at, "readiness",
-                               readiness[infos[i].readiness], "url", infos[i].url));
+                               infos[i].code_sha256, "expires_at", (json_int_t)infos[i].expires_at,
+                               "readiness", readiness[infos[i].readiness], "url", infos[i].url));
         free(infos);
         return print(arr);
     }
@@ -278,8 +280,8 @@ static int run_render(int argc, char **argv, kube_client *c, hks_error *err)
                 json_t *np = sa ? kube_render_network_policy(p, &fn, err) : NULL;
                 json_t *ks = np ? kube_render_kservice(p, &fn, err) : NULL;
                 if (ks)
-                    rc = print(json_pack("{s:o, s:o, s:o}", "serviceAccount", sa,
-                                         "networkPolicy", np, "service", ks));
+                    rc = print(json_pack("{s:o, s:o, s:o}", "serviceAccount", sa, "networkPolicy",
+                                         np, "service", ks));
                 else {
                     json_decref(sa);
                     json_decref(np);
@@ -324,7 +326,8 @@ int main(int argc, char **argv)
     }
     hks_error err = {0};
     if (i >= argc) {
-        kube_fail(&err, EINVAL, "usage: kube-probe [options] COMMAND ... (see tests/kube/kube_probe.c)");
+        kube_fail(&err, EINVAL,
+                  "usage: kube-probe [options] COMMAND ... (see tests/kube/kube_probe.c)");
         return fail(&err);
     }
     const char *cmd = argv[i];
@@ -334,7 +337,7 @@ int main(int argc, char **argv)
     if (kube_client_new(&opt, &c, &err) < 0)
         return fail(&err);
     int rc = strcmp(cmd, "fn-apply") == 0 ? run_render(argc - i, argv + i, c, &err)
-                                           : run(c, argc - i, argv + i, &err);
+                                          : run(c, argc - i, argv + i, &err);
     kube_client_free(c);
     return rc < 0 ? fail(&err) : 0;
 }
