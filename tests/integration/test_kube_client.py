@@ -314,3 +314,42 @@ def test_function_fields_are_checked_before_anything_is_sent(fake):
         assert what in fails("fn-apply", POLICIES, "-", kc=fake.kc, stdin=json.dumps(bad),
                              errno_name="EINVAL")
     assert [r for r in fake.requests() if r["method"] != "GET"] == []
+
+
+def test_pods_jobs_and_the_kinds_builds_and_cronjobs_use(fake):
+    kc = fake.kc
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kaniko-1", "labels": {"hks.io/build": "b1"}},
+           "spec": {"restartPolicy": "Never", "containers": [{"name": "kaniko", "image": "kaniko@sha256:" + "ab" * 32}]}}
+    created = ok("create", "pods", "hks-builds", "-", kc=kc, stdin=json.dumps(pod))
+    assert created["status"]["phase"] == "Pending"
+    rv = created["metadata"]["resourceVersion"]
+    fake.control("POST", "pod", {"namespace": "hks-builds", "name": "kaniko-1", "exit_code": 0,
+                                 "message": "sha256:" + "cd" * 32})
+    rc, out, err = probe("watch", "pods", "hks-builds", rv, "1", "hks.io/build=b1", kubeconfig=kc)
+    assert rc == 0, err
+    assert out[0]["type"] == "MODIFIED"
+    terminated = out[0]["object"]["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated == {"exitCode": 0, "reason": "Completed", "message": "sha256:" + "cd" * 32}
+
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ctx-b1"},
+          "binaryData": {"context.tar.gz": "H4sIAAAAAAAAA+3BAQ0AAADCoPdPbQ8HFAAAAAAAAAAAAAAA"}}
+    ok("create", "cm", "hks-builds", "-", kc=kc, stdin=json.dumps(cm))
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "regcred"},
+              "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": "e30="}}
+    ok("create", "secrets", "hks-builds", "-", kc=kc, stdin=json.dumps(secret))
+    template = {"spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+        {"name": "task", "image": "busybox@sha256:" + "ef" * 32, "command": ["true"]}]}}}}
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "cron-1-manual",
+           "annotations": {"cronjob.kubernetes.io/instantiate": "manual"}}, **template}
+    ok("create", "jobs", "proj-a", "-", kc=kc, stdin=json.dumps(job))
+    cron = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "cron-1"},
+            "spec": {"schedule": "*/5 * * * *", "timeZone": "Europe/Paris", "jobTemplate": template}}
+    ok("create", "cronjobs", "proj-a", "-", kc=kc, stdin=json.dumps(cron))
+    assert fake.invalid() == []
+    bad_cron = {**cron, "metadata": {"name": "cron-2"}, "spec": {"schedule": 5, "jobTemplate": template}}
+    assert "HTTP 422 Invalid" in fails("create", "cronjobs", "proj-a", "-", kc=kc,
+                                       stdin=json.dumps(bad_cron), errno_name="EINVAL")
+    assert len(fake.invalid()) == 1
+    ok("delete", "jobs", "proj-a", "cron-1-manual", "Background", kc=kc)
+    job_delete = [r for r in fake.requests() if r["method"] == "DELETE" and "/jobs/" in r["path"]]
+    assert job_delete[0]["body"]["propagationPolicy"] == "Background"
