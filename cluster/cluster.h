@@ -201,8 +201,9 @@ int kube_function_apply(kube_client *c, const kube_policy *p, const kube_functio
                         hks_error *err);
 
 /* Wait until the function's Knative Service is ready (get, then watch it, re-getting on 410
- * Gone); url gets status.address.url. ETIMEDOUT after timeout_ms; EIO when Knative reports
- * Ready=False (its reason and message in err). */
+ * Gone); url gets status.address.url. ENOENT when there is no such Service (or it is deleted
+ * meanwhile), ETIMEDOUT after timeout_ms, EIO when Knative reports Ready=False (its reason and
+ * message in err). */
 int kube_function_wait_ready(kube_client *c, const char *ns, const char *id, unsigned timeout_ms,
                              char *url, size_t url_size, hks_error *err);
 

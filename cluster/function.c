@@ -60,7 +60,12 @@ int kube_function_wait_ready(kube_client *c, const char *ns, const char *id, uns
     ready_wait w = {.id = id, .url = url, .url_size = url_size};
     snprintf(w.why, sizeof(w.why), "not reconciled yet");
     kube_watch_options opt = {.field_selector = selector, .timeout_ms = timeout_ms};
-    /* the list of one (a field selector) doubles as the get, and as the re-list after 410 Gone */
+    /* a function that does not exist will never be ready: say so at once */
+    json_t *current = NULL;
+    if (kube_get(c, KUBE_KSERVICE, ns, id, &current, err) < 0)
+        return hks_wrap(err, "wait for function %s", id);
+    json_decref(current);
+    /* then the list of one (a field selector) and a watch from it, listing again after 410 */
     int rc = kube_list_watch(c, KUBE_KSERVICE, ns, &opt, on_kservice, &w, err);
     if (rc < 0) {
         if (err->errnum == ETIMEDOUT)

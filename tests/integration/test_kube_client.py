@@ -304,6 +304,8 @@ def test_wait_reports_knative_failure_and_timeout(fake):
     ok("fn-apply", POLICIES, "-", kc=kc, stdin=json.dumps(function_doc(max_scale=4)))
     msg = fails("fn-wait", "proj-a", FN_ID, "1500", kc=kc, errno_name="ETIMEDOUT")
     assert "not ready within 1500 ms" in msg
+    assert "not found" in fails("fn-wait", "proj-a", "fn-ffffffffffffffffffff", "60000", kc=kc,
+                                errno_name="ENOENT")
 
 
 def test_function_fields_are_checked_before_anything_is_sent(fake):
