@@ -3,7 +3,7 @@
 
 BUILD      ?= build
 CC         ?= cc
-PKGS       := libseccomp libcap jansson libcrypto libmicrohttpd libcurl libarchive
+PKGS       := libseccomp libcap jansson libcrypto libmicrohttpd libcurl libarchive yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
@@ -26,17 +26,19 @@ SANDBOX_SRC := sandbox/profile.c sandbox/profile_cache.c sandbox/cgroup.c sandbo
 RUNTIMES_SRC:= runtimes/files.c runtimes/pool.c runtimes/serve.c
 # builder: build contexts and safe extraction of uploaded archives
 BUILDER_SRC := $(wildcard builder/*.c)
+# cluster: the Kubernetes client, the renderers of a function's objects (policies/kubernetes/)
+CLUSTER_SRC := $(wildcard cluster/*.c)
 # hksd: the daemon and its HTTP edge (api -> daemon -> sandbox, runtimes)
 DAEMON_SRC  := $(wildcard daemon/*.c)
 API_SRC     := $(wildcard api/*.c)
 DAEMON_MAIN := daemon/main.c
-LIB_SRC     := $(COMMON_SRC) $(SANDBOX_SRC) $(RUNTIMES_SRC) $(BUILDER_SRC) $(filter-out $(DAEMON_MAIN),$(DAEMON_SRC)) $(API_SRC)
+LIB_SRC     := $(COMMON_SRC) $(SANDBOX_SRC) $(RUNTIMES_SRC) $(BUILDER_SRC) $(CLUSTER_SRC) $(filter-out $(DAEMON_MAIN),$(DAEMON_SRC)) $(API_SRC)
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ     := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_SAN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-san/%)
-HEADERS     := $(wildcard common/*.h sandbox/*.h runtimes/*.h builder/*.h daemon/*.h api/*.h)
+HEADERS     := $(wildcard common/*.h sandbox/*.h runtimes/*.h builder/*.h cluster/*.h daemon/*.h api/*.h)
 # hks-func: the command line (cli/, docs/cli.md)
 CLI_SRC     := $(wildcard cli/*.c)
 CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
@@ -51,13 +53,24 @@ FUZZ_SECONDS ?= 60
 
 PYTEST      := /usr/bin/python3 -m pytest
 
-DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libseccomp-dev libcap-dev libjansson-dev libcmocka-dev \
+DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libseccomp-dev libcap-dev libjansson-dev libcmocka-dev libyaml-dev \
                 python3 python3-pytest python3-yaml nodejs bubblewrap crun hyperfine wrk curl \
                 docker-registry skopeo busybox-static openssl
 
-.PHONY: all deps test unit unit-asan integration security run bench bench-sandbox clean format \
-        lint check-policies policy-deps fuzz fuzz-replay bench-execute bench-api deploy-deps \
+.PHONY: all deps test unit unit-asan integration kube-deps security run bench bench-sandbox clean \
+        format lint check-policies policy-deps fuzz fuzz-replay bench-execute bench-api deploy-deps \
         check-deploy
+
+# npm ci in directory $(1) from its committed package-lock.json (node_modules is gitignored).
+# NodeSource's nodejs brings npm, Debian's does not: the Debian package is installed when npm is
+# missing (it conflicts with NodeSource's nodejs, so it is not in DEB_PACKAGES).
+define npm_ci
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm >/dev/null; } || \
+	  { echo "npm is missing: install nodejs with npm (Debian: apt-get install npm)"; exit 1; }
+	cd $(1) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(1)/node_modules/.package-lock.json
+endef
 
 # keep intermediate objects (fuzz and sanitizer builds) between runs
 .SECONDARY:
@@ -86,6 +99,10 @@ $(BUILD)/hksd: $(BUILD)/obj/daemon/main.o $(BUILD)/libhks.a
 
 $(BUILD)/hks-exec: $(BUILD)/obj/runtimes/exec_main.o $(BUILD)/libhks.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
+
+# kube-probe: drives cluster/ for the integration tests (tests/kube/, the fake API server)
+$(BUILD)/kube-probe: tests/kube/kube_probe.c $(BUILD)/libhks.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< $(BUILD)/libhks.a $(PKG_LIBS) -lpthread -o $@
 
 $(CLI_OBJ): $(wildcard cli/*.h)
 $(BUILD)/hks-func: $(CLI_OBJ) $(BUILD)/libhks.a
@@ -139,8 +156,15 @@ unit-asan: $(UNIT_SAN)
 	@set -e; for t in $(UNIT_SAN); do echo "== $$t (ASan+UBSan)"; \
 	  HKS_ROOT=$(CURDIR) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; done
 
-integration: all deploy-deps policy-deps
+integration: all $(BUILD)/kube-probe kube-deps deploy-deps policy-deps
 	HKS_SANDBOX=$(CURDIR)/$(BUILD)/hks-sandbox $(PYTEST) -q tests/integration
+
+# The fake Kubernetes API server's npm packages (kubernetes-models, @kubernetes-models/knative),
+# pinned by tests/kube/package-lock.json, into tests/kube/node_modules. Debian's nodejs does not
+# bring npm (NodeSource's does): the Debian package is installed when it is missing.
+kube-deps: tests/kube/node_modules/.package-lock.json
+tests/kube/node_modules/.package-lock.json: tests/kube/package.json tests/kube/package-lock.json
+	$(call npm_ci,tests/kube)
 
 # Every seed and every input a fuzzing run kept, replayed (no fuzzing): regressions stay fixed.
 fuzz-replay: $(FUZZ_BIN)
@@ -158,7 +182,7 @@ fuzz: $(FUZZ_BIN)
 # (tests/deploy: package.json and package-lock.json committed, node_modules installed here).
 DEPLOY_NODE_MODULES := tests/deploy/node_modules/.package-lock.json
 $(DEPLOY_NODE_MODULES): tests/deploy/package.json tests/deploy/package-lock.json
-	cd tests/deploy && npm ci --no-audit --no-fund --loglevel=error
+	$(call npm_ci,tests/deploy)
 
 deploy-deps: $(DEPLOY_NODE_MODULES)
 
@@ -177,11 +201,7 @@ POLICY_TOOLS := tools/policy
 policy-deps: $(POLICY_TOOLS)/node_modules/.package-lock.json
 
 $(POLICY_TOOLS)/node_modules/.package-lock.json: $(POLICY_TOOLS)/package.json $(POLICY_TOOLS)/package-lock.json
-	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm >/dev/null; } || \
-	  { echo "npm is missing: install nodejs with npm (Debian: apt-get install npm)"; exit 1; }
-	cd $(POLICY_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+	$(call npm_ci,$(POLICY_TOOLS))
 
 # ---- run and bench ---------------------------------------------------------------------------
 run: deps
@@ -221,10 +241,11 @@ format:
 # cppcheck does not model __attribute__((cleanup)): its leak checks are covered by ASan instead.
 lint:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
-	clang-tidy --quiet $(LIB_SRC) sandbox/main.c runtimes/exec_main.c $(wildcard $(DAEMON_MAIN)) $(UNIT_SRC) $(CLI_SRC) -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
+	clang-tidy --quiet $(LIB_SRC) sandbox/main.c runtimes/exec_main.c $(wildcard $(DAEMON_MAIN)) $(UNIT_SRC) $(CLI_SRC) tests/kube/kube_probe.c -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
 	  --suppress=missingIncludeSystem --suppress=resourceLeak --suppress=memleak \
-	  -D_GNU_SOURCE -I. $(LIB_SRC) sandbox/main.c runtimes/exec_main.c $(wildcard $(DAEMON_MAIN)) $(CLI_SRC)
+	  -D_GNU_SOURCE -I. $(LIB_SRC) sandbox/main.c runtimes/exec_main.c $(wildcard $(DAEMON_MAIN)) $(CLI_SRC) \
+	  tests/kube/kube_probe.c
 
 clean:
 	rm -rf $(BUILD)
