@@ -385,8 +385,11 @@ static int function_target(const create_opts *o, const char *id, json_t *target,
     cleanup_buf cli_buf body = {0};
     if (o->data && cli_buf_append(&body, o->data, strlen(o->data)) < 0)
         return cli_fail(err, ENOMEM, "--data");
-    if (o->file && cli_read_file(o->file, MAX_BODY_BYTES, &body, err) < 0)
+    if (o->file && cli_read_file(o->file, MAX_BODY_BYTES, &body, err) < 0) {
+        cli_hint(err, "--file is the request's body: a readable file of at most 1 MiB, or - for "
+                      "stdin");
         return cli_wrap(err, "--file");
+    }
     if (body.len > MAX_BODY_BYTES)
         return cli_fail(err, 0, "the body is %zu bytes, over hksd's 1 MiB", body.len);
     if (!cli_utf8_valid(body.data, body.len) || memchr(body.data, '\0', body.len)) {
@@ -512,6 +515,8 @@ int cron_create(int argc, char **argv, const cli_global *g)
         rc = cli_report(&err);
     } else if (cli_target_resolve(h, o.function ? o.function : o.task, ".", &t, &err) < 0) {
         cli_wrap(&err, "--%s", o.function ? "function" : "task");
+        if (!err.hint[0])
+            cli_hint(&err, "hks-func list shows the project's functions, by name and id");
         rc = cli_report(&err);
     } else if ((o.function ? function_target(&o, t.id, target, &err)
                            : task_target(&o, t.id, target, &err)) < 0) {
