@@ -107,8 +107,9 @@ int cron_report(cli_error *err, long status, const char *what, const char *ref)
     if (status == 404)
         cli_hint(err, "hks-func cron list shows the project's CronJobs");
     else if (status == 409 && strcmp(what, "trigger") == 0)
-        cli_hint(err, "wait for the run going (hks-func cron runs %s), or create the CronJob with "
-                      "--concurrency Allow or Replace",
+        cli_hint(err,
+                 "wait for the run going (hks-func cron runs %s), or create the CronJob with "
+                 "--concurrency Allow or Replace",
                  ref);
     return cli_report(err);
 }
@@ -175,10 +176,9 @@ static int set_suspended(int argc, char **argv, const cli_global *g, bool suspen
     const char *cmd = suspend ? "cron suspend" : "cron resume";
     cli_output out = g->output;
     const char *ref = NULL;
-    int rc = cron_parse_simple(cmd, suspend ? suspend_help : resume_help, argc, argv, &out,
-                               &ref);
-    if (rc)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+    int rc = cron_parse_simple(cmd, suspend ? suspend_help : resume_help, argc, argv, &out, &ref);
+    if (rc || !ref) /* ref is set when rc is 0 */
+        return rc < 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     cli_settings s;
     cli_http *h = NULL;
     if ((rc = cli_connect(&s, &h)))
@@ -226,8 +226,8 @@ static int cron_delete(int argc, char **argv, const cli_global *g)
     cli_output out = g->output;
     const char *ref = NULL;
     int rc = cron_parse_simple("cron delete", delete_help, argc, argv, &out, &ref);
-    if (rc)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+    if (rc || !ref) /* ref is set when rc is 0 */
+        return rc < 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     cli_settings s;
     cli_http *h = NULL;
     if ((rc = cli_connect(&s, &h)))
@@ -283,7 +283,8 @@ int cmd_cron(int argc, char **argv, const cli_global *g)
     }
     if (name[0] == '-')
         return cli_usage("cron", "give the command before its options ('%s')", name);
-    return cli_usage("cron", "unknown command '%s' (create, list, get, runs, trigger, suspend, "
-                             "resume, delete)",
+    return cli_usage("cron",
+                     "unknown command '%s' (create, list, get, runs, trigger, suspend, "
+                     "resume, delete)",
                      name);
 }

@@ -10,7 +10,8 @@
 
 static const char create_help[] =
     "Usage: hks-func cron create NAME --schedule SCHEDULE [--timezone TZ]\n"
-    "           --function FN [--method M] [--path P] [--data TEXT | --file F] [--header 'K: V']...\n"
+    "           --function FN [--method M] [--path P] [--data TEXT | --file F] [--header 'K: "
+    "V']...\n"
     "         | --task FN (--command 'CMD ARGS' | -- CMD ARGS...) [--env K=V]... [--timeout D]\n"
     "           [--concurrency Allow|Forbid|Replace] [--deadline SECONDS] [--keep-succeeded N]\n"
     "           [--keep-failed N] [--suspend]\n"
@@ -89,26 +90,26 @@ enum {
 };
 
 static const char shortopts[] = ":s:X:d:H:c:e:o:h";
-static const struct option longopts[] = {{"schedule", required_argument, NULL, 's'},
-                                         {"timezone", required_argument, NULL, O_TIMEZONE},
-                                         {"function", required_argument, NULL, O_FUNCTION},
-                                         {"method", required_argument, NULL, 'X'},
-                                         {"path", required_argument, NULL, O_PATH},
-                                         {"data", required_argument, NULL, 'd'},
-                                         {"file", required_argument, NULL, O_FILE},
-                                         {"header", required_argument, NULL, 'H'},
-                                         {"task", required_argument, NULL, O_TASK},
-                                         {"command", required_argument, NULL, 'c'},
-                                         {"env", required_argument, NULL, 'e'},
-                                         {"timeout", required_argument, NULL, O_TIMEOUT},
-                                         {"concurrency", required_argument, NULL, O_CONCURRENCY},
-                                         {"deadline", required_argument, NULL, O_DEADLINE},
-                                         {"keep-succeeded", required_argument, NULL,
-                                          O_KEEP_SUCCEEDED},
-                                         {"keep-failed", required_argument, NULL, O_KEEP_FAILED},
-                                         {"suspend", no_argument, NULL, O_SUSPEND},
-                                         CLI_COMMON_OPTIONS,
-                                         {NULL, 0, NULL, 0}};
+static const struct option longopts[] = {
+    {"schedule", required_argument, NULL, 's'},
+    {"timezone", required_argument, NULL, O_TIMEZONE},
+    {"function", required_argument, NULL, O_FUNCTION},
+    {"method", required_argument, NULL, 'X'},
+    {"path", required_argument, NULL, O_PATH},
+    {"data", required_argument, NULL, 'd'},
+    {"file", required_argument, NULL, O_FILE},
+    {"header", required_argument, NULL, 'H'},
+    {"task", required_argument, NULL, O_TASK},
+    {"command", required_argument, NULL, 'c'},
+    {"env", required_argument, NULL, 'e'},
+    {"timeout", required_argument, NULL, O_TIMEOUT},
+    {"concurrency", required_argument, NULL, O_CONCURRENCY},
+    {"deadline", required_argument, NULL, O_DEADLINE},
+    {"keep-succeeded", required_argument, NULL, O_KEEP_SUCCEEDED},
+    {"keep-failed", required_argument, NULL, O_KEEP_FAILED},
+    {"suspend", no_argument, NULL, O_SUSPEND},
+    CLI_COMMON_OPTIONS,
+    {NULL, 0, NULL, 0}};
 
 /* Where the command after "--" starts: the first "--" that is not an option's value (argc when
  * there is none). getopt then only sees what comes before it. */
@@ -121,11 +122,10 @@ static int find_dashdash(int argc, char **argv)
         if (a[0] != '-' || a[1] == '\0')
             continue;
         if (a[1] == '-') {
-            size_t len = strlen(a + 2);
             if (strchr(a, '='))
                 continue;
             for (const struct option *o = longopts; o->name; o++) {
-                if (strncmp(o->name, a + 2, len) == 0) { /* getopt takes unique prefixes too */
+                if (strstr(o->name, a + 2) == o->name) { /* getopt takes unique prefixes too */
                     k += o->has_arg == required_argument;
                     break;
                 }
@@ -236,15 +236,16 @@ static int parse_option(int c, create_opts *o)
         break;
     case O_DEADLINE:
         if (hks_parse_duration_ms(optarg, &v) < 0 || v / 1000 > MAX_DEADLINE_S)
-            return cli_usage(cmd, "--deadline '%s' is not a number of seconds up to %llu (or a "
-                                  "duration: 90s, 10m)",
+            return cli_usage(cmd,
+                             "--deadline '%s' is not a number of seconds up to %llu (or a "
+                             "duration: 90s, 10m)",
                              optarg, MAX_DEADLINE_S);
         o->deadline_s = (long long)(v / 1000);
         break;
     case O_KEEP_SUCCEEDED:
     case O_KEEP_FAILED:
-        if (cli_opt_uint(cmd, c == O_KEEP_FAILED ? "--keep-failed" : "--keep-succeeded", optarg,
-                         0, MAX_KEEP, &v))
+        if (cli_opt_uint(cmd, c == O_KEEP_FAILED ? "--keep-failed" : "--keep-succeeded", optarg, 0,
+                         MAX_KEEP, &v))
             return CLI_EXIT_USAGE;
         *(c == O_KEEP_FAILED ? &o->keep_failed : &o->keep_succeeded) = (long long)v;
         break;
@@ -269,28 +270,28 @@ static int check_target_options(const create_opts *o)
     if (o->function && o->task)
         return cli_usage(cmd, "give --function or --task, not both");
     if (o->function) {
-        const char *task_only = o->command          ? "--command"
-                                : o->after_dashdash ? "a command after --"
+        const char *task_only = o->command                 ? "--command"
+                                : o->after_dashdash        ? "a command after --"
                                 : json_object_size(o->env) ? "--env"
                                 : o->timeout_s >= 0        ? "--timeout"
                                                            : NULL;
         if (task_only)
-            return cli_usage(cmd, "%s goes with --task, not --function (a function keeps its "
-                                  "own env and timeout)",
+            return cli_usage(cmd,
+                             "%s goes with --task, not --function (a function keeps its "
+                             "own env and timeout)",
                              task_only);
         if (o->data && o->file)
             return cli_usage(cmd, "give --data or --file, not both");
         if (o->path && (o->path[0] != '/' || strpbrk(o->path, " \t\r\n#")))
-            return cli_usage(cmd, "--path '%s' must start with / and hold no blanks or #",
-                             o->path);
+            return cli_usage(cmd, "--path '%s' must start with / and hold no blanks or #", o->path);
         return 0;
     }
-    const char *function_only = o->method                       ? "--method"
-                                : o->path                       ? "--path"
-                                : o->data                       ? "--data"
-                                : o->file                       ? "--file"
+    const char *function_only = o->method                      ? "--method"
+                                : o->path                      ? "--path"
+                                : o->data                      ? "--data"
+                                : o->file                      ? "--file"
                                 : json_object_size(o->headers) ? "--header"
-                                                                : NULL;
+                                                               : NULL;
     if (function_only)
         return cli_usage(cmd, "%s goes with --function, not --task", function_only);
     if (o->command && o->after_dashdash)
@@ -319,8 +320,9 @@ static int parse_args(int argc, char **argv, create_opts *o)
     if (optind < dashdash)
         o->name = argv[optind++];
     if (optind < dashdash)
-        return cli_usage(cmd, "unexpected argument '%s' (a task's command goes after -- or in "
-                              "--command)",
+        return cli_usage(cmd,
+                         "unexpected argument '%s' (a task's command goes after -- or in "
+                         "--command)",
                          argv[optind]);
     if (!o->name)
         return cli_usage(cmd, "give the CronJob's NAME");
@@ -421,8 +423,8 @@ static int task_target(const create_opts *o, const char *id, json_t *target, cli
 
 static json_t *definition(const create_opts *o)
 {
-    json_t *d = json_pack("{s:s,s:s,s:b}", "name", o->name, "schedule", o->schedule, "suspend",
-                          o->suspend);
+    json_t *d =
+        json_pack("{s:s,s:s,s:b}", "name", o->name, "schedule", o->schedule, "suspend", o->suspend);
     if (!d)
         return NULL;
     if (o->timezone)
@@ -522,8 +524,7 @@ int cron_create(int argc, char **argv, const cli_global *g)
                            : task_target(&o, t.id, target, &err)) < 0) {
         rc = cli_report(&err);
     } else if (json_object_set(d, "target", target) < 0 ||
-               cli_http_json(h, "POST", "/internal/v1/cronjobs", d, 0, &view, &status, &err) <
-                   0) {
+               cli_http_json(h, "POST", "/internal/v1/cronjobs", d, 0, &view, &status, &err) < 0) {
         cli_wrap(&err, "create CronJob %s", o.name);
         const char *option = status == 422 ? option_of(err.field) : NULL;
         if (option)

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <time.h>
 
-#define RUNS_LIMIT_MAX   1000       /* hksd's, per request */
+#define RUNS_LIMIT_MAX   1000 /* hksd's, per request */
 #define RUNS_LIMIT_DEF   20
 #define RUN_LOG_BYTES    (256 << 10) /* the most hksd sends of one run's log */
 #define WAIT_POLL_MIN_MS 200
@@ -139,9 +139,12 @@ int cron_list(int argc, char **argv, const cli_global *g)
             const char *result = json_array_size(json_object_get(cj, "active_runs"))
                                      ? "running"
                                      : str(cj, "last_result");
-            const char *row[] = {str(cj, "name"),         str(cj, "schedule"),
-                                 str(cj, "timezone"),     suspended ? "yes" : "no",
-                                 suspended ? "-" : next, last,
+            const char *row[] = {str(cj, "name"),
+                                 str(cj, "schedule"),
+                                 str(cj, "timezone"),
+                                 suspended ? "yes" : "no",
+                                 suspended ? "-" : next,
+                                 last,
                                  result};
             (void)cli_table_add(&t, row);
         }
@@ -217,8 +220,10 @@ static void show_target(cli_http *h, const json_t *target)
         field("Request", line.data);
         line.len = 0;
         json_object_foreach((json_t *)json_object_get(fn, "headers"), key, v)
+        {
             (void)cli_buf_printf(&line, "%s%s: %s", line.len ? ", " : "", key,
                                  json_string_value(v));
+        }
         field("Headers", line.data);
         size_t body_len = json_string_length(json_object_get(fn, "body"));
         if (body_len <= 60 && !strpbrk(str(fn, "body") ? str(fn, "body") : "", "\r\n")) {
@@ -238,7 +243,9 @@ static void show_target(cli_http *h, const json_t *target)
     append_words(&words, json_object_get(task, "args"));
     field("Command", words.data);
     json_object_foreach((json_t *)json_object_get(task, "env"), key, v)
+    {
         (void)cli_buf_printf(&line, "%s%s=%s", line.len ? ", " : "", key, json_string_value(v));
+    }
     field("Env", line.data);
     char timeout[32];
     snprintf(timeout, sizeof(timeout), "%llds",
@@ -277,7 +284,9 @@ static void show_cronjob(cli_http *h, const json_t *cj)
     size_t i;
     const json_t *id;
     json_array_foreach(json_object_get(cj, "active_runs"), i, id)
+    {
         (void)cli_buf_printf(&active, "%s%s", active.len ? ", " : "", json_string_value(id));
+    }
     field("Running", active.len ? active.data : "none");
     snprintf(buf, sizeof(buf), "%lld missed (past the deadline), %lld skipped (concurrency)",
              (long long)json_integer_value(json_object_get(cj, "missed_runs")),
@@ -294,8 +303,8 @@ int cron_get(int argc, char **argv, const cli_global *g)
     cli_output out = g->output;
     const char *ref = NULL;
     int rc = cron_parse_simple("cron get", get_help, argc, argv, &out, &ref);
-    if (rc)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+    if (rc || !ref) /* ref is set when rc is 0 */
+        return rc < 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     cli_settings s;
     cli_http *h = NULL;
     if ((rc = cli_connect(&s, &h)))
@@ -345,8 +354,8 @@ static void print_log(const json_t *run)
 
 static void print_runs(const json_t *runs, bool logs)
 {
-    static const char *const header[] = {"RUN",      "TRIGGER",  "STATUS",
-                                         "STARTED",  "DURATION", "REASON"};
+    static const char *const header[] = {"RUN",     "TRIGGER",  "STATUS",
+                                         "STARTED", "DURATION", "REASON"};
     cli_table t;
     if (cli_table_init(&t, HKS_ARRAY_LEN(header), header) < 0)
         return;
@@ -359,10 +368,10 @@ static void print_runs(const json_t *runs, bool logs)
                  (long long)json_integer_value(json_object_get(run, "number")));
         cron_format_time(json_object_get(run, "started_at"), true, started, sizeof(started));
         const json_t *ms = json_object_get(run, "duration_ms");
-        cron_format_duration(json_is_integer(ms) ? (long long)json_integer_value(ms) : -1,
-                             duration, sizeof(duration));
-        const char *row[] = {number,   str(run, "trigger"), str(run, "status"),
-                             started,  duration,            str(run, "reason")};
+        cron_format_duration(json_is_integer(ms) ? (long long)json_integer_value(ms) : -1, duration,
+                             sizeof(duration));
+        const char *row[] = {number,   str(run, "trigger"), str(run, "status"), started,
+                             duration, str(run, "reason")};
         (void)cli_table_add(&t, row);
     }
     cli_table_print(&t, stdout);
@@ -435,13 +444,17 @@ int cron_runs(int argc, char **argv, const cli_global *g)
         const json_t *runs = json_object_get(answer, "runs");
         size_t i;
         const json_t *run;
-        if (out == CLI_OUT_NAME)
-            json_array_foreach(runs, i, run) printf("%s\n", str(run, "id"));
-        else if (json_array_size(runs) == 0)
+        if (out == CLI_OUT_NAME) {
+            json_array_foreach(runs, i, run)
+            {
+                printf("%s\n", str(run, "id"));
+            }
+        } else if (json_array_size(runs) == 0) {
             fprintf(stderr, "No runs of %s yet; hks-func cron trigger %s starts one now.\n", ref,
                     ref);
-        else
+        } else {
             print_runs(runs, logs);
+        }
     }
     cli_http_close(h);
     cli_settings_free(&s);
@@ -501,8 +514,9 @@ static int wait_for_run(cli_http *h, const char *ref, const char *run_id,
         json_t *run = find_run(answer, run_id, &index);
         if (!run) {
             cli_fail(err, 0, "run %s ended but is not in the history of %s", run_id, ref);
-            cli_hint(err, "a history limit of 0 (--keep-succeeded, --keep-failed) drops a run as "
-                          "it ends; hks-func cron get %s shows the last result",
+            cli_hint(err,
+                     "a history limit of 0 (--keep-succeeded, --keep-failed) drops a run as "
+                     "it ends; hks-func cron get %s shows the last result",
                      ref);
             return -1;
         }
@@ -624,8 +638,7 @@ int cron_trigger(int argc, char **argv, const cli_global *g)
             printf("%s\n", run_id);
         else
             printf("Run #%lld of %s started (%s); hks-func cron runs %s shows how it goes.\n",
-                   (long long)json_integer_value(json_object_get(run, "number")), ref, run_id,
-                   ref);
+                   (long long)json_integer_value(json_object_get(run, "number")), ref, run_id, ref);
     } else {
         if (cli_tty.tty_err)
             fprintf(stderr, "Run #%lld of %s started; waiting for it to end...",
