@@ -93,6 +93,32 @@ int cli_opt_env(const char *cmd, const char *value, json_t *env, bool remove_ok)
     return 0;
 }
 
+int cli_opt_header(const char *cmd, const char *value, json_t *headers)
+{
+    const char *colon = strchr(value, ':');
+    if (!colon || colon == value)
+        return cli_usage(cmd, "--header '%s' is not 'Name: value'", value);
+    char name[256];
+    size_t len = (size_t)(colon - value);
+    while (len > 0 && value[len - 1] == ' ')
+        len--;
+    if (len == 0 || len >= sizeof(name))
+        return cli_usage(cmd, "--header '%s' has no usable name", value);
+    for (size_t i = 0; i < len; i++) {
+        name[i] = (char)((value[i] >= 'A' && value[i] <= 'Z') ? value[i] - 'A' + 'a' : value[i]);
+        if ((unsigned char)name[i] <= ' ' || name[i] == 0x7f)
+            return cli_usage(cmd, "--header '%s' has a bad character in its name", value);
+    }
+    name[len] = '\0';
+    const char *text = colon + 1;
+    while (*text == ' ' || *text == '\t')
+        text++;
+    if (!cli_utf8_valid(text, strlen(text)) ||
+        json_object_set_new(headers, name, json_string(text)) < 0)
+        return cli_usage(cmd, "--header '%s': the value is not UTF-8", value);
+    return 0;
+}
+
 void cli_warn_project(const cli_settings *s)
 {
     if (s->project && s->token_project && strcmp(s->project, s->token_project) != 0)

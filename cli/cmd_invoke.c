@@ -44,32 +44,6 @@ typedef struct invoke_opts {
     cli_output out;
 } invoke_opts;
 
-static int add_header(json_t *headers, const char *arg)
-{
-    const char *colon = strchr(arg, ':');
-    if (!colon || colon == arg)
-        return cli_usage("invoke", "--header '%s' is not 'Name: value'", arg);
-    char name[256];
-    size_t len = (size_t)(colon - arg);
-    while (len > 0 && arg[len - 1] == ' ')
-        len--;
-    if (len == 0 || len >= sizeof(name))
-        return cli_usage("invoke", "--header '%s' has no usable name", arg);
-    for (size_t i = 0; i < len; i++) {
-        name[i] = (char)((arg[i] >= 'A' && arg[i] <= 'Z') ? arg[i] - 'A' + 'a' : arg[i]);
-        if ((unsigned char)name[i] <= ' ' || name[i] == 0x7f)
-            return cli_usage("invoke", "--header '%s' has a bad character in its name", arg);
-    }
-    name[len] = '\0';
-    const char *value = colon + 1;
-    while (*value == ' ' || *value == '\t')
-        value++;
-    if (!cli_utf8_valid(value, strlen(value)) ||
-        json_object_set_new(headers, name, json_string(value)) < 0)
-        return cli_usage("invoke", "--header '%s': the value is not UTF-8", arg);
-    return 0;
-}
-
 /* 0, CLI_EXIT_USAGE after a usage error, -1 after --help. */
 static int parse_args(int argc, char **argv, invoke_opts *o)
 {
@@ -94,7 +68,7 @@ static int parse_args(int argc, char **argv, invoke_opts *o)
             o->method = optarg;
             break;
         case 'H':
-            if (add_header(o->headers, optarg))
+            if (cli_opt_header("invoke", optarg, o->headers))
                 return CLI_EXIT_USAGE;
             break;
         case 'p':

@@ -23,7 +23,8 @@ int cmd_list(int argc, char **argv, const cli_global *g);    /* cmd_manage.c */
 int cmd_describe(int argc, char **argv, const cli_global *g);
 int cmd_logs(int argc, char **argv, const cli_global *g);
 int cmd_delete(int argc, char **argv, const cli_global *g);
-int cmd_run(int argc, char **argv, const cli_global *g); /* cmd_run.c */
+int cmd_run(int argc, char **argv, const cli_global *g);  /* cmd_run.c */
+int cmd_cron(int argc, char **argv, const cli_global *g); /* cmd_cron.c */
 
 /* ---- shared by the commands (cmd_common.c) ---- */
 
@@ -53,6 +54,9 @@ int cli_opt_uint(const char *cmd, const char *flag, const char *value, unsigned 
                  unsigned long long max, unsigned long long *out);
 /* Add "K=V" to an env object (K- when remove_ok removes K); 0, or 2 after a usage error. */
 int cli_opt_env(const char *cmd, const char *value, json_t *env, bool remove_ok);
+/* Add "Name: value" (or "Name:value") to a headers object, the name lowercased; 0, or 2 after a
+ * usage error. */
+int cli_opt_header(const char *cmd, const char *value, json_t *headers);
 /* Warn when the selected project is not the token's (hksd uses the token's). */
 void cli_warn_project(const cli_settings *s);
 

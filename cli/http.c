@@ -228,6 +228,8 @@ static int answer_error(long status, const exchange *x, cli_error *err)
         cli_fail(err, 0, "hksd answered %ld %s: %s%s", status, code, message ? message : "", extra);
     else
         cli_fail(err, 0, "hksd answered %ld: %.200s", status, x->body.len ? x->body.data : "");
+    if (field)
+        snprintf(err->field, sizeof(err->field), "%s", field);
     char hint[400];
     cli_hint(err, "%s", hint_for(status, details, x, hint, sizeof(hint)));
     return -1;

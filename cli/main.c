@@ -1,5 +1,6 @@
 /* hks-func: the command line of HKS Functions. Creates Knative Functions projects, deploys them
- * to hksd, invokes them, shows their logs, runs code once. See docs/cli.md. */
+ * to hksd, invokes them, shows their logs, runs code once, schedules CronJobs. See
+ * docs/cli.md. */
 #include "cli/commands.h"
 
 #include <curl/curl.h>
@@ -23,6 +24,7 @@ static const char usage[] =
     "  logs [NAME]        a function's log (-f to follow)\n"
     "  delete [NAME]      delete a function\n"
     "  run FILE|-         run a program once in a sandbox; exit with its status\n"
+    "  cron COMMAND       CronJobs: create, list, get, runs, trigger, suspend, resume, delete\n"
     "  help [COMMAND]     this help, or a command's\n"
     "\n"
     "NAME may be a function's name or id (fn-...); without it, invoke, describe, logs and\n"
@@ -60,7 +62,7 @@ static const command commands[] = {
     {"deploy", cmd_deploy}, {"invoke", cmd_invoke},     {"list", cmd_list},
     {"ls", cmd_list},       {"describe", cmd_describe}, {"info", cmd_describe},
     {"logs", cmd_logs},     {"delete", cmd_delete},     {"rm", cmd_delete},
-    {"run", cmd_run},
+    {"run", cmd_run},       {"cron", cmd_cron},
 };
 
 static const command *find_command(const char *name)
@@ -129,19 +131,18 @@ int main(int argc, char **argv)
         const command *cmd = find_command(argv[i + 1]);
         if (!cmd)
             return cli_usage(NULL, "unknown command '%s'", argv[i + 1]);
-        char *help_argv[] = {argv[i + 1], "--help", NULL};
-        return dispatch(cmd, 2, help_argv, &g);
+        /* `help cron create`: the subcommand's help */
+        bool sub = cmd->run == cmd_cron && i + 2 < argc;
+        char *help_argv[] = {argv[i + 1], sub ? argv[i + 2] : "--help", "--help", NULL};
+        return dispatch(cmd, sub ? 3 : 2, help_argv, &g);
     }
     if (strcmp(name, "version") == 0) {
         printf("hks-func %s\n", HKS_FUNC_VERSION);
         return CLI_EXIT_OK;
     }
     const command *cmd = find_command(name);
-    if (!cmd) {
-        if (strcmp(name, "cron") == 0)
-            return cli_usage(NULL, "cron is not available yet: hksd has no CronJobs (coming next)");
+    if (!cmd)
         return cli_usage(NULL, "unknown command '%s'", name);
-    }
     int cargc = 0;
     char **cargv = calloc((size_t)argc - (size_t)i + 1, sizeof(char *));
     if (!cargv)

@@ -28,6 +28,7 @@ static void vfill(cli_error *err, int errnum, const char *fmt, va_list ap)
         snprintf(err->e.msg + n, sizeof(err->e.msg) - (size_t)n, ": %s", strerror(errnum));
     err->e.errnum = errnum;
     err->hint[0] = '\0';
+    err->field[0] = '\0';
 }
 
 int cli_fail(cli_error *err, int errnum, const char *fmt, ...)

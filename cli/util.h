@@ -29,6 +29,7 @@ typedef struct cli_error {
     hks_error e;
     char hint[512];
     int exit_code;
+    char field[64]; /* the field hksd's error named (details.field), "" when none */
 } cli_error;
 
 /* Fill err ("fmt: strerror(errnum)" when errnum), clear the hint, exit status 1; returns -1. */

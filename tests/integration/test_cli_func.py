@@ -554,7 +554,7 @@ def test_a_kn_func_create_func_yaml_is_understood(hksd, cli):
 # ---------------------------------------------------------------- help, colors, templates
 
 @pytest.mark.parametrize("cmd", ["login", "project", "create", "deploy", "invoke", "list",
-                                 "describe", "logs", "delete", "run"])
+                                 "describe", "logs", "delete", "run", "cron"])
 def test_every_command_has_help_with_examples(cli, cmd):
     r = cli.ok(cmd, "--help")
     assert r.stdout.startswith("Usage: hks-func %s" % cmd) and "Examples:" in r.stdout
@@ -565,7 +565,7 @@ def test_every_command_has_help_with_examples(cli, cmd):
 def test_top_level_help_and_version(cli):
     r = cli.ok("--help")
     for cmd in ("login", "project", "create", "deploy", "invoke", "list", "describe", "logs",
-                "delete", "run"):
+                "delete", "run", "cron"):
         assert "\n  %s" % cmd in r.stdout
     assert "Exit status" in r.stdout
     assert re.match(r"^hks-func \d+\.\d+\.\d+$", cli.ok("--version").stdout.strip())
