@@ -148,7 +148,10 @@ void api_handle_ui(request *req)
     if (!name[0])
         name = "index.html";
     const char *type = ui_type(name);
-    if (!type || !ui_name_ok(name)) {
+    /* the dashboard's names need no escapes: an escaped byte (an encoded "..", "/" or NUL that
+     * would cut the name short) is not one of its files */
+    size_t raw_path_len = strcspn(req->raw_uri, "?#");
+    if (!type || !ui_name_ok(name) || memchr(req->raw_uri, '%', raw_path_len)) {
         ui_not_found(req);
         return;
     }

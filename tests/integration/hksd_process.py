@@ -22,9 +22,10 @@ def free_port():
 
 
 class Daemon:
-    def __init__(self, env=None, state=None):
+    def __init__(self, env=None, state=None, args=None):
         """env: extra environment variables for hksd (e.g. HKSD_FUNCTION_IDLE); state: an
-        existing state directory to start on (a restart), else a new one."""
+        existing state directory to start on (a restart), else a new one; args: more
+        command-line arguments (e.g. --config FILE)."""
         self.state = state or tempfile.mkdtemp(prefix="hksd-test-")
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -32,8 +33,8 @@ class Daemon:
                         HKSD_POOL_NODE="1")
         self.env.update(env or {})
         self.log = open(os.path.join(self.state, "hksd.log"), "ab" if state else "wb")
-        self.proc = subprocess.Popen([HKSD, "--listen", "127.0.0.1:%d" % self.port],
-                                     env=self.env, stderr=self.log)
+        self.proc = subprocess.Popen([HKSD, "--listen", "127.0.0.1:%d" % self.port] +
+                                     list(args or []), env=self.env, stderr=self.log)
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
