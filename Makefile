@@ -53,10 +53,10 @@ PYTEST      := /usr/bin/python3 -m pytest
 
 DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libseccomp-dev libcap-dev libjansson-dev libcmocka-dev \
                 python3 python3-pytest python3-yaml nodejs bubblewrap crun hyperfine wrk curl \
-                docker-registry skopeo busybox-static openssl
+                docker-registry skopeo busybox-static openssl chromium
 
 .PHONY: all deps test unit unit-asan integration security run bench bench-sandbox clean format \
-        lint check-policies fuzz fuzz-replay bench-execute bench-api
+        lint check-policies fuzz fuzz-replay bench-execute bench-api ui ui-deps ui-test
 
 # keep intermediate objects (fuzz and sanitizer builds) between runs
 .SECONDARY:
@@ -130,6 +130,7 @@ test: deps
 	$(MAKE) unit-asan
 	$(MAKE) fuzz-replay
 	$(MAKE) integration
+	$(MAKE) ui-test
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; HKS_ROOT=$(CURDIR) $$t; done
@@ -140,6 +141,22 @@ unit-asan: $(UNIT_SAN)
 
 integration: all
 	HKS_SANDBOX=$(CURDIR)/$(BUILD)/hks-sandbox $(PYTEST) -q tests/integration
+
+# ---- the dashboard (ui/: Preact, htm, uPlot bundled by esbuild into ui/dist, which is committed
+# so that hksd serves it without npm). ui-deps installs the npm packages of ui/package-lock.json.
+ui/node_modules/.package-lock.json: ui/package.json ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+	@touch $@
+
+ui-deps: ui/node_modules/.package-lock.json
+
+ui: ui-deps
+	cd ui && node build.mjs
+
+# end to end in Debian's chromium (playwright-core) against a real hksd; screenshots in
+# build/ui-artifacts
+ui-test: all ui-deps
+	$(PYTEST) -q tests/ui
 
 # Every seed and every input a fuzzing run kept, replayed (no fuzzing): regressions stay fixed.
 fuzz-replay: $(FUZZ_BIN)
