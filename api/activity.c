@@ -16,10 +16,10 @@ void api_handle_function_invocations(request *req)
     unsigned long long limit = 100;
     if (!api_query_uint(req, "limit", 1, INVOCATIONS_LIMIT_MAX, &limit))
         return;
-    json_t *out = hksd_function_id_valid(req->fn_id)
-                      ? hksd_fn_invocations(req->daemon, req->claims.project, req->fn_id,
-                                            (size_t)limit)
-                      : NULL;
+    json_t *out =
+        hksd_function_id_valid(req->fn_id)
+            ? hksd_fn_invocations(req->daemon, req->claims.project, req->fn_id, (size_t)limit)
+            : NULL;
     if (!out)
         not_found(req);
     else

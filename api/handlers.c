@@ -78,8 +78,8 @@ void api_handle_execute(request *req)
 
 /* A query parameter that must be an integer in [min, max] when given; false (and a 422 in
  * req->resp) when it is not. */
-bool api_query_uint(request *req, const char *name, unsigned long long min,
-                    unsigned long long max, unsigned long long *value)
+bool api_query_uint(request *req, const char *name, unsigned long long min, unsigned long long max,
+                    unsigned long long *value)
 {
     const char *text = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
     if (!text)

@@ -172,8 +172,8 @@ char *api_function_url(request *req, const char *id);
 
 /* A query parameter that must be an integer in [min, max] when given (value untouched when
  * absent); false, with a 422 naming it in req->resp, when it is not. */
-bool api_query_uint(request *req, const char *name, unsigned long long min,
-                    unsigned long long max, unsigned long long *value);
+bool api_query_uint(request *req, const char *name, unsigned long long min, unsigned long long max,
+                    unsigned long long *value);
 
 /* The body as a JSON object (duplicate keys refused), or NULL with a 400 already in req->resp. */
 json_t *api_body_object(request *req);

@@ -10,15 +10,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define UI_PREFIX     "/ui/"
-#define UI_FILE_MAX   (8u << 20)
-#define UI_NAME_MAX   200
-#define UI_DEPTH_MAX  8
+#define UI_PREFIX    "/ui/"
+#define UI_FILE_MAX  (8u << 20)
+#define UI_NAME_MAX  200
+#define UI_DEPTH_MAX 8
 #define UI_CSP                                                                                     \
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "                    \
     "form-action 'self'; frame-ancestors 'none'"
-#define UI_CACHE_IMMUTABLE "public, max-age=31536000, immutable"
+#define UI_CACHE_IMMUTABLE  "public, max-age=31536000, immutable"
 #define UI_CACHE_REVALIDATE "no-cache"
 
 static const struct {
@@ -158,8 +158,7 @@ void api_handle_ui(request *req)
     const hksd_config *cfg = hksd_config_of(req->daemon);
     char dist[PATH_MAX + 16];
     snprintf(dist, sizeof(dist), "%.4000s/ui/dist", cfg->root);
-    int dist_fd __attribute__((cleanup(close_fd))) =
-        open(dist, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dist_fd __attribute__((cleanup(close_fd))) = open(dist, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int fd __attribute__((cleanup(close_fd))) = dist_fd < 0 ? -1 : ui_open_beneath(dist_fd, name);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > UI_FILE_MAX) {

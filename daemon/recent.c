@@ -111,10 +111,10 @@ json_t *fn_recent_calls_json(const fn_recent *r, size_t limit)
     for (size_t k = 0; k < r->calls_count && k < limit; k++) {
         const recent_invocation *c =
             &r->calls[(r->calls_next + RECENT_INVOCATIONS - 1 - k) % RECENT_INVOCATIONS];
-        json_t *item = json_pack(
-            "{s:o,s:s,s:o,s:f,s:b}", "ts", ts_json(c->ts_ms), "status", call_status(c),
-            "http_status", c->http_status ? json_integer(c->http_status) : json_null(),
-            "duration_ms", (double)c->duration_us / 1000.0, "cold_start", c->cold);
+        json_t *item =
+            json_pack("{s:o,s:s,s:o,s:f,s:b}", "ts", ts_json(c->ts_ms), "status", call_status(c),
+                      "http_status", c->http_status ? json_integer(c->http_status) : json_null(),
+                      "duration_ms", (double)c->duration_us / 1000.0, "cold_start", c->cold);
         json_array_append_new(list, item);
     }
     return list;
