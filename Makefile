@@ -55,11 +55,11 @@ PYTEST      := /usr/bin/python3 -m pytest
 
 DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libseccomp-dev libcap-dev libjansson-dev libcmocka-dev libyaml-dev \
                 python3 python3-pytest python3-yaml nodejs bubblewrap crun hyperfine wrk curl \
-                docker-registry skopeo busybox-static openssl
+                docker-registry skopeo busybox-static openssl chromium
 
 .PHONY: all deps test unit unit-asan integration kube-deps security run bench bench-sandbox clean \
         format lint check-policies policy-deps fuzz fuzz-replay bench-execute bench-api deploy-deps \
-        check-deploy
+        check-deploy ui ui-deps ui-test
 
 # npm ci in directory $(1) from its committed package-lock.json (node_modules is gitignored).
 # NodeSource's nodejs brings npm, Debian's does not: the Debian package is installed when npm is
@@ -148,6 +148,7 @@ test: deps
 	$(MAKE) unit-asan
 	$(MAKE) fuzz-replay
 	$(MAKE) integration
+	$(MAKE) ui-test
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; HKS_ROOT=$(CURDIR) $$t; done
@@ -165,6 +166,21 @@ integration: all $(BUILD)/kube-probe kube-deps deploy-deps policy-deps
 kube-deps: tests/kube/node_modules/.package-lock.json
 tests/kube/node_modules/.package-lock.json: tests/kube/package.json tests/kube/package-lock.json
 	$(call npm_ci,tests/kube)
+
+# ---- the dashboard (ui/: Preact, htm, uPlot bundled by esbuild into ui/dist, which is committed
+# so that hksd serves it without npm). ui-deps installs the npm packages of ui/package-lock.json.
+ui/node_modules/.package-lock.json: ui/package.json ui/package-lock.json
+	$(call npm_ci,ui)
+
+ui-deps: ui/node_modules/.package-lock.json
+
+ui: ui-deps
+	cd ui && node build.mjs
+
+# end to end in Debian's chromium (playwright-core) against a real hksd; screenshots in
+# build/ui-artifacts
+ui-test: all ui-deps
+	$(PYTEST) -q tests/ui
 
 # Every seed and every input a fuzzing run kept, replayed (no fuzzing): regressions stay fixed.
 fuzz-replay: $(FUZZ_BIN)

@@ -102,29 +102,11 @@ void api_handle_cronjob_delete(request *req)
     json_decref(view);
 }
 
-/* A query parameter that must be an integer in [min, max] when given; false (and a 422 in
- * req->resp) when it is not. */
-static bool query_uint(request *req, const char *name, unsigned long long min,
-                       unsigned long long max, unsigned long long *value)
-{
-    const char *text = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-    if (!text)
-        return true;
-    if (hks_parse_uint(text, min, max, value) < 0) {
-        char message[160];
-        snprintf(message, sizeof(message), "%s must be an integer from %llu to %llu", name, min,
-                 max);
-        api_error(req, 422, "invalid", message, json_pack("{s:s}", "field", name));
-        return false;
-    }
-    return true;
-}
-
 void api_handle_cronjob_runs(request *req)
 {
     unsigned long long limit = RUNS_LIMIT_MAX, log_bytes = RUN_LOG_BYTES_DEFAULT;
-    if (!query_uint(req, "limit", 1, RUNS_LIMIT_MAX, &limit) ||
-        !query_uint(req, "log_bytes", 0, RUN_LOG_BYTES_MAX, &log_bytes))
+    if (!api_query_uint(req, "limit", 1, RUNS_LIMIT_MAX, &limit) ||
+        !api_query_uint(req, "log_bytes", 0, RUN_LOG_BYTES_MAX, &log_bytes))
         return;
     json_t *runs =
         hksd_cronjob_runs(req->daemon, req->claims.project, req->fn_id, (size_t)log_bytes);

@@ -76,6 +76,24 @@ void api_handle_execute(request *req)
     json_decref(in);
 }
 
+/* A query parameter that must be an integer in [min, max] when given; false (and a 422 in
+ * req->resp) when it is not. */
+bool api_query_uint(request *req, const char *name, unsigned long long min, unsigned long long max,
+                    unsigned long long *value)
+{
+    const char *text = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    if (!text)
+        return true;
+    if (hks_parse_uint(text, min, max, value) < 0) {
+        char message[160];
+        snprintf(message, sizeof(message), "%s must be an integer from %llu to %llu", name, min,
+                 max);
+        api_error(req, 422, "invalid", message, json_pack("{s:s}", "field", name));
+        return false;
+    }
+    return true;
+}
+
 /* ---- the rest ---- */
 
 void api_handle_runtimes(request *req)

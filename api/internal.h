@@ -170,6 +170,11 @@ void api_proxy_job_free(proxy_job *job);
 /* The function URL for a response: http://<Host the client used>/fn/<id>/ */
 char *api_function_url(request *req, const char *id);
 
+/* A query parameter that must be an integer in [min, max] when given (value untouched when
+ * absent); false, with a 422 naming it in req->resp, when it is not. */
+bool api_query_uint(request *req, const char *name, unsigned long long min, unsigned long long max,
+                    unsigned long long *value);
+
 /* The body as a JSON object (duplicate keys refused), or NULL with a 400 already in req->resp. */
 json_t *api_body_object(request *req);
 
@@ -200,6 +205,13 @@ hksd *api_server_daemon(api_server *s);
 /* Set once the server begins to stop: scheduled calls in flight give up. */
 const atomic_bool *api_server_stopping_flag(api_server *s);
 void api_handle_readyz(request *req);
+/* Recent activity (activity.c) */
+void api_handle_function_invocations(request *req);
+void api_handle_function_usage(request *req);
+void api_handle_executions(request *req);
+/* The dashboard's static files (ui.c) */
+void api_handle_ui(request *req);
+void api_handle_ui_redirect(request *req);
 void api_handle_metrics(request *req);
 
 #endif

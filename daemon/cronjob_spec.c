@@ -347,8 +347,11 @@ static int check_definition(json_t *d, unsigned timeout_max_s, cj_spec *out, cha
         json_string_length(schedule) != strlen(json_string_value(schedule)))
         return invalid(field, err, "schedule", "must be a string");
     hks_error why = {0};
-    if (hksd_cron_parse(json_string_value(schedule), &out->schedule, &why) < 0)
-        return invalid(field, err, "schedule", "%s", why.msg);
+    if (hksd_cron_parse(json_string_value(schedule), &out->schedule, &why) < 0) {
+        /* the parser's messages about the whole schedule already start with "schedule: " */
+        const char *text = strncmp(why.msg, "schedule: ", 10) == 0 ? why.msg + 10 : why.msg;
+        return invalid(field, err, "schedule", "%s", text);
+    }
     json_object_set_new(d, "schedule", json_string(out->schedule.text));
 
     json_t *tz = json_object_get(d, "timezone");

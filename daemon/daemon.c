@@ -5,6 +5,7 @@
 #include "cronjobs.h"
 #include "functions.h"
 #include "node_seccomp.h"
+#include "recent.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -48,6 +49,7 @@ struct hksd {
     bool functions_started;
     cj_manager cronjobs;
     bool cronjobs_started;
+    recent_executions executions_seen; /* the last executions, for GET /internal/v1/executions */
 };
 
 static int make_private_dir(const char *path, hks_error *err)
@@ -133,6 +135,7 @@ int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err)
     d->cfg = *cfg;
     pthread_mutex_init(&d->routes_lock, NULL);
     pthread_rwlock_init(&d->policy_lock, NULL);
+    recent_executions_init(&d->executions_seen);
     char path[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/limits.json", cfg->policies_dir);
     if (hksd_policy_limits_load(path, &d->policy, err) < 0 ||
@@ -188,6 +191,7 @@ void hksd_stop(hksd *d)
         fn_manager_free(&d->functions);
     json_decref(d->runtimes);
     hksd_audit_log_close(d->audit);
+    recent_executions_destroy(&d->executions_seen);
     pthread_mutex_destroy(&d->routes_lock);
     pthread_rwlock_destroy(&d->policy_lock);
     free(d);
@@ -277,14 +281,35 @@ static void count_execution(hksd *d, size_t runtime, const rt_exec_result *r)
         ;
 }
 
+static void remember_execution(hksd *d, const hksd_caller *caller, const char *runtime,
+                               const rt_exec_result *r)
+{
+    recent_execution e = {.ts_ms = recent_now_ms(),
+                          .exit_code = r->sandbox.exited ? r->sandbox.exit_code : -1,
+                          .signal = r->sandbox.exited ? 0 : r->sandbox.signal,
+                          .wall_ms = (double)r->sandbox.wall_us / 1000.0,
+                          .cpu_ms = (double)r->sandbox.cpu_us / 1000.0,
+                          .peak_memory_bytes = r->sandbox.peak_memory_bytes,
+                          .warm = r->warm};
+    /* the id the API gives the execution: "exe-" and the request's id */
+    snprintf(e.id, sizeof(e.id), "exe-%.48s", caller->request_id ? caller->request_id : "");
+    snprintf(e.project, sizeof(e.project), "%s", caller->project ? caller->project : "");
+    snprintf(e.sub, sizeof(e.sub), "%s", caller->sub ? caller->sub : "");
+    snprintf(e.runtime, sizeof(e.runtime), "%s", runtime);
+    snprintf(e.status, sizeof(e.status), "%s", sbx_status_name(r->sandbox.status));
+    recent_executions_add(&d->executions_seen, &e);
+}
+
 int hksd_execute(hksd *d, const hksd_caller *caller, const rt_exec_request *req,
                  rt_exec_result *result, hks_error *err)
 {
     uint64_t start = hks_now_us();
     int rc = rt_pool_execute(d->pool, req, result, err);
     const rt_runtime *rt = rt_runtime_find(req->runtime);
-    if (rc == 0 && rt)
+    if (rc == 0 && rt) {
         count_execution(d, (size_t)(rt - rt_runtime_find("python")), result);
+        remember_execution(d, caller, rt->name, result);
+    }
     char digest[65];
     hksd_code_digest(req->files, req->n_files, digest);
     hksd_policy_limits policy;
@@ -406,6 +431,21 @@ json_t *hksd_fn_get(hksd *d, const char *project, const char *id)
 json_t *hksd_fn_list(hksd *d, const char *project)
 {
     return fn_list(&d->functions, project);
+}
+
+json_t *hksd_fn_invocations(hksd *d, const char *project, const char *id, size_t limit)
+{
+    return fn_invocations(&d->functions, project, id, limit);
+}
+
+json_t *hksd_fn_usage(hksd *d, const char *project, const char *id)
+{
+    return fn_usage(&d->functions, project, id);
+}
+
+json_t *hksd_executions(hksd *d, const char *project, size_t limit)
+{
+    return recent_executions_json(&d->executions_seen, project, limit);
 }
 
 bool hksd_fn_log_path(hksd *d, const char *project, const char *id, char *path, size_t size)

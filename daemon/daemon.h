@@ -81,6 +81,16 @@ int hksd_fn_delete(hksd *d, const hksd_caller *caller, const char *id, hks_error
 /* The public view of one function / of all of a project's ({"functions":[...]}); NULL: none. */
 json_t *hksd_fn_get(hksd *d, const char *project, const char *id);
 json_t *hksd_fn_list(hksd *d, const char *project);
+/* Recent activity, kept in memory (lost at a restart). A function's last invocations, newest
+ * first, at most limit, with p50/p95 durations over those kept: {"function_id", "duration_ms",
+ * "invocations": [{"ts", "status", "http_status", "duration_ms", "cold_start"}]}. Its usage
+ * sampled every 5 s for the last 10 minutes: {"function_id", "interval_ms", "samples": [{"ts",
+ * "instances_running", "instances_busy", "waiting", "invocations", "errors",
+ * "peak_memory_bytes", "cpu_ms"}]}. NULL: no such function in project. */
+json_t *hksd_fn_invocations(hksd *d, const char *project, const char *id, size_t limit);
+json_t *hksd_fn_usage(hksd *d, const char *project, const char *id);
+/* The project's last executions, newest first, at most limit: {"executions": [...]}. */
+json_t *hksd_executions(hksd *d, const char *project, size_t limit);
 /* The function's log file (NDJSON lines) and whether the function still exists; the path is
  * stable for the function's lifetime. Returns false when no such function. */
 bool hksd_fn_log_path(hksd *d, const char *project, const char *id, char *path, size_t size);

@@ -95,6 +95,7 @@ static void function_free(function *fn)
         free(fn->env);
     }
     json_decref(fn->record);
+    fn_recent_free(fn->recent);
     if (fn->log_fd >= 0)
         close(fn->log_fd);
     pthread_mutex_destroy(&fn->log_lock);
@@ -151,7 +152,8 @@ static function *function_from_record(fn_manager *fm, json_t *record, hks_error 
     snprintf(fn->log_path, sizeof(fn->log_path), "%s/logs.ndjson", fn->dir);
     json_t *env = json_object_get(record, "env");
     fn->env = calloc(json_object_size(env) + 1, sizeof(char *));
-    if (!fn->env || !rt_runtime_find(fn->runtime) ||
+    fn->recent = fn_recent_new();
+    if (!fn->env || !fn->recent || !rt_runtime_find(fn->runtime) ||
         sandbox_limits_from(json_object_get(record, "sandbox_limits"), &fn->limits, err) < 0) {
         if (!err->msg[0])
             hks_fail(err, EINVAL, "function %s: unknown runtime or out of memory", fn->id);
@@ -214,6 +216,7 @@ static json_t *public_view(const function *fn)
     json_object_set_new(v, "cold_starts", json_integer((json_int_t)fn->cold_starts));
     json_object_set_new(v, "waiting", json_integer((json_int_t)fn->n_waiters));
     json_object_set_new(v, "last_invocation_at", last[0] ? json_string(last) : json_null());
+    json_object_set_new(v, "duration_ms", fn_recent_durations(fn->recent));
     json_object_set_new(v, "resources",
                         json_pack("{s:I,s:I}", "peak_memory_bytes",
                                   (json_int_t)fn->peak_memory_bytes, "cpu_ms_ended_instances",
@@ -305,6 +308,26 @@ static void remove_files(fn_manager *fm, function *fn)
 
 /* ---- the manager thread: launches, idle instances, waiters, the reaper ---- */
 
+/* A usage sample every RECENT_SAMPLE_MS (fm->lock held). */
+static void sample_usage(function *fn, long long now_ms)
+{
+    if (!fn_recent_sample_due(fn->recent, now_ms))
+        return;
+    recent_sample s = {.ts_ms = now_ms,
+                       .waiting = fn->n_waiters,
+                       .invocations = fn->invocations,
+                       .errors = fn->errors,
+                       .peak_memory_bytes = fn->peak_memory_bytes,
+                       .cpu_ms = fn->cpu_ms_ended};
+    for (const fn_instance *i = fn->instances; i; i = i->next) {
+        if (i->ended)
+            continue;
+        s.running++;
+        s.busy += i->in_flight > 0;
+    }
+    fn_recent_add_sample(fn->recent, &s);
+}
+
 static void *manager_main(void *arg)
 {
     fn_manager *fm = arg;
@@ -324,6 +347,7 @@ static void *manager_main(void *arg)
                 continue;
             }
             fn_instances_tick(fn, now_us, &owed);
+            sample_usage(fn, recent_now_ms());
         }
         fn_launch_pending(fm);
         pthread_mutex_unlock(&fm->lock);
@@ -715,6 +739,29 @@ json_t *fn_list(fn_manager *fm, const char *project)
     }
     pthread_mutex_unlock(&fm->lock);
     return json_pack("{s:o}", "functions", list);
+}
+
+json_t *fn_invocations(fn_manager *fm, const char *project, const char *id, size_t limit)
+{
+    pthread_mutex_lock(&fm->lock);
+    const function *fn = find_function(fm, project, id);
+    json_t *out = fn ? json_pack("{s:s,s:o,s:o}", "function_id", fn->id, "duration_ms",
+                                 fn_recent_durations(fn->recent), "invocations",
+                                 fn_recent_calls_json(fn->recent, limit))
+                     : NULL;
+    pthread_mutex_unlock(&fm->lock);
+    return out;
+}
+
+json_t *fn_usage(fn_manager *fm, const char *project, const char *id)
+{
+    pthread_mutex_lock(&fm->lock);
+    const function *fn = find_function(fm, project, id);
+    json_t *out = fn ? json_pack("{s:s,s:i,s:o}", "function_id", fn->id, "interval_ms",
+                                 RECENT_SAMPLE_MS, "samples", fn_recent_samples_json(fn->recent))
+                     : NULL;
+    pthread_mutex_unlock(&fm->lock);
+    return out;
 }
 
 bool fn_log_path_of(fn_manager *fm, const char *project, const char *id, char *path, size_t size)

@@ -10,6 +10,7 @@
 
 #include "daemon.h"
 #include "function_store.h"
+#include "recent.h"
 
 #include <pthread.h>
 
@@ -71,6 +72,7 @@ struct function {
     uint64_t invocations, errors, timeouts, cold_starts, instance_starts;
     long long last_invocation_ms;
     uint64_t peak_memory_bytes, cpu_ms_ended;
+    fn_recent *recent; /* its last invocations and usage samples (recent.c) */
     /* its log */
     pthread_mutex_t log_lock;
     int log_fd;
@@ -143,6 +145,10 @@ int fn_deploy(fn_manager *fm, const hksd_caller *caller, const hksd_fn_spec *spe
 int fn_delete(fn_manager *fm, const hksd_caller *caller, const char *id, hks_error *err);
 json_t *fn_get(fn_manager *fm, const char *project, const char *id);
 json_t *fn_list(fn_manager *fm, const char *project);
+/* {"function_id", "invocations": [...]} (newest first, at most limit) / {"function_id",
+ * "interval_ms", "samples": [...]}; NULL: no such function in project. */
+json_t *fn_invocations(fn_manager *fm, const char *project, const char *id, size_t limit);
+json_t *fn_usage(fn_manager *fm, const char *project, const char *id);
 bool fn_log_path_of(fn_manager *fm, const char *project, const char *id, char *path, size_t size);
 unsigned long fn_log_watch(fn_manager *fm, const char *id, void (*wake)(void *), void *ctx);
 void fn_log_unwatch(fn_manager *fm, unsigned long watch);

@@ -462,8 +462,17 @@ void fn_release(fn_manager *fm, hksd_lease *lease, const hksd_fn_outcome *o)
         fn_log_system(fn, inst->no, "instance did not answer: replaced");
         fn_instance_stop(inst, false);
     }
-    if (!o->not_sent)
+    if (!o->not_sent) {
         count_outcome(fm, inst, o);
+        recent_invocation call = {
+            .ts_ms = recent_now_ms(),
+            .http_status = o->http_status,
+            .timed_out = o->timed_out,
+            .failed = o->failed,
+            .cold = lease->cold,
+            .duration_us = o->duration_us > UINT32_MAX ? UINT32_MAX : (uint32_t)o->duration_us};
+        fn_recent_add_call(fn->recent, &call);
+    }
     if (inst->ended && inst->in_flight == 0)
         free_instance(inst);
     fn_serve_waiters(fn, &owed);

@@ -22,10 +22,11 @@ def free_port():
 
 
 class Daemon:
-    def __init__(self, env=None, state=None, config=None):
+    def __init__(self, env=None, state=None, config=None, args=None):
         """env: extra environment variables for hksd (e.g. HKSD_FUNCTION_IDLE); state: an
         existing state directory to start on (a restart), else a new one; config: settings of
-        the configuration file (e.g. {"http": {"connection_timeout_s": 1}})."""
+        the configuration file (e.g. {"http": {"connection_timeout_s": 1}}); args: more
+        command-line arguments."""
         self.state = state or tempfile.mkdtemp(prefix="hksd-test-")
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -33,13 +34,13 @@ class Daemon:
                         HKSD_POOL_NODE="1")
         self.env.update(env or {})
         self.log = open(os.path.join(self.state, "hksd.log"), "ab" if state else "wb")
-        args = [HKSD, "--listen", "127.0.0.1:%d" % self.port]
+        argv = [HKSD, "--listen", "127.0.0.1:%d" % self.port] + list(args or [])
         if config is not None:
             path = os.path.join(self.state, "config.json")
             with open(path, "w") as f:
                 json.dump(config, f)
-            args += ["--config", path]
-        self.proc = subprocess.Popen(args, env=self.env, stderr=self.log)
+            argv += ["--config", path]
+        self.proc = subprocess.Popen(argv, env=self.env, stderr=self.log)
         deadline = time.time() + 60
         while time.time() < deadline:
             try:

@@ -8,7 +8,7 @@
 
 static const route *find(const char *method, const char *path, bool *known, char *id)
 {
-    memset(id, 0, 32);
+    memset(id, 0, 64); /* api_find_route writes up to 64 bytes */
     return api_find_route(method, path, known, id);
 }
 
@@ -16,7 +16,7 @@ static void test_exact_routes(void **state)
 {
     (void)state;
     bool known;
-    char id[32];
+    char id[64];
     const route *r = find("POST", "/internal/v1/operations/deploy-function", &known, id);
     assert_non_null(r);
     assert_string_equal(r->name, "deploy-function");
@@ -32,7 +32,7 @@ static void test_function_id_routes(void **state)
 {
     (void)state;
     bool known;
-    char id[32];
+    char id[64];
     const route *r = find("GET", "/internal/v1/functions/fn-0123456789abcdef0123", &known, id);
     assert_non_null(r);
     assert_string_equal(r->name, "function");
@@ -44,8 +44,10 @@ static void test_function_id_routes(void **state)
     /* an empty segment, an extra segment, an id too long for any function */
     assert_null(find("GET", "/internal/v1/functions//logs", &known, id));
     assert_null(find("GET", "/internal/v1/functions/x/logs/more", &known, id));
-    assert_null(
-        find("GET", "/internal/v1/functions/0123456789012345678901234567890123", &known, id));
+    assert_null(find("GET",
+                     "/internal/v1/functions/"
+                     "0123456789012345678901234567890123456789012345678901234567890123",
+                     &known, id));
     assert_false(known);
     assert_null(find("DELETE", "/internal/v1/functions/fn-1", &known, id));
     assert_true(known);
@@ -55,7 +57,7 @@ static void test_function_url_routes(void **state)
 {
     (void)state;
     bool known;
-    char id[32];
+    char id[64];
     static const char *const methods[] = {"GET",   "HEAD",   "POST",   "PUT",
                                           "PATCH", "DELETE", "OPTIONS"};
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
@@ -74,6 +76,26 @@ static void test_function_url_routes(void **state)
     assert_true(known);
 }
 
+static void test_dashboard_routes_need_no_token(void **state)
+{
+    (void)state;
+    bool known;
+    char id[64];
+    const route *index = find("GET", "/ui/", &known, id);
+    assert_non_null(index);
+    assert_null(index->scope);
+    const route *asset = find("GET", "/ui/assets/app-1.js", &known, id);
+    assert_ptr_equal(asset, index);
+    const route *bare = find("GET", "/ui", &known, id);
+    assert_non_null(bare);
+    assert_ptr_not_equal(bare, index);
+    assert_null(bare->scope);
+    assert_null(find("POST", "/ui/index.html", &known, id));
+    assert_true(known);
+    assert_null(find("GET", "/uix", &known, id));
+    assert_false(known);
+}
+
 static void test_every_route_is_listed(void **state)
 {
     (void)state;
@@ -82,7 +104,7 @@ static void test_every_route_is_listed(void **state)
     for (const char *const *r = api_routes(); *r; r++, n++)
         fn_seen = fn_seen || strcmp(*r, "PATCH /fn/{id}/{path}") == 0;
     assert_true(fn_seen);
-    assert_int_equal(n, 18);
+    assert_int_equal(n, 30);
 }
 
 static void test_token_cache(void **state)
@@ -114,9 +136,12 @@ static void test_token_cache(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exact_routes),        cmocka_unit_test(test_function_id_routes),
-        cmocka_unit_test(test_function_url_routes), cmocka_unit_test(test_every_route_is_listed),
+        cmocka_unit_test(test_exact_routes),
+        cmocka_unit_test(test_function_id_routes),
+        cmocka_unit_test(test_function_url_routes),
+        cmocka_unit_test(test_every_route_is_listed),
         cmocka_unit_test(test_token_cache),
+        cmocka_unit_test(test_dashboard_routes_need_no_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
