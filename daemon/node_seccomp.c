@@ -291,6 +291,9 @@ static int load_sources(const char *dir, source_set *set, hks_error *err)
         size_t nlen = strlen(e->d_name);
         if (e->d_name[0] == '.' || nlen < 5 || strcmp(e->d_name + nlen - 5, ".json") != 0)
             continue;
+        /* groups.json describes the profiles for review (hksd policy show); it is not one */
+        if (strcmp(e->d_name, HKSD_SECCOMP_GROUPS_FILE) == 0)
+            continue;
         if (!profile_name_ok(e->d_name))
             return hks_fail(err, 0,
                             "%s/%s: a profile name is 1-123 letters, digits, '.', '_' or '-' "

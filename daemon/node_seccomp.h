@@ -13,6 +13,9 @@
 #ifndef HKSD_NODE_SECCOMP_H
 #define HKSD_NODE_SECCOMP_H
 
+/* In policies/seccomp/ beside the profiles: their groups, for review; not a profile. */
+#define HKSD_SECCOMP_GROUPS_FILE "groups.json"
+
 #include <stddef.h>
 
 #include "../common/common.h"

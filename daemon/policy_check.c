@@ -2,6 +2,7 @@
  * and the field. The daemon's own loaders decide what it would refuse (limits.json through
  * hksd_policy_limits_load, profiles through libseccomp in sbx_profile_check); the rest are the
  * checks a reviewer would make by hand. */
+#include "node_seccomp.h"
 #include "policy.h"
 
 #include <dirent.h>
@@ -9,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define GROUPS_FILE "groups.json"
+#define GROUPS_FILE HKSD_SECCOMP_GROUPS_FILE
 
 static void problem(FILE *out, int *count, const char *file, const char *field, const char *fmt,
                     ...) __attribute__((format(printf, 5, 6)));

@@ -1,6 +1,7 @@
 /* `hksd policy diff OLD NEW`: what a change to policies/ would allow that it did not before
  * (loosened), forbid (tightened), or alter without a direction (changed), for the review of a
  * policy pull request. */
+#include "node_seccomp.h"
 #include "policy.h"
 
 #include <string.h>
@@ -151,7 +152,7 @@ static int diff_seccomp(const char *old_dir, const char *new_dir, FILE *out, cou
         while (d && (e = readdir(d))) {
             size_t len = strlen(e->d_name);
             if (e->d_name[0] == '.' || len < 6 || strcmp(e->d_name + len - 5, ".json") != 0 ||
-                strcmp(e->d_name, "groups.json") == 0)
+                strcmp(e->d_name, HKSD_SECCOMP_GROUPS_FILE) == 0)
                 continue;
             bool seen = false;
             size_t k;
