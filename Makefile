@@ -53,7 +53,7 @@ PYTEST      := /usr/bin/python3 -m pytest
 
 DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libseccomp-dev libcap-dev libjansson-dev libcmocka-dev \
                 python3 python3-pytest python3-yaml nodejs bubblewrap crun hyperfine wrk curl \
-                docker-registry skopeo busybox-static openssl
+                docker-registry skopeo umoci busybox-static openssl
 
 .PHONY: all deps test unit unit-asan integration security run bench bench-sandbox clean format \
         lint check-policies fuzz fuzz-replay bench-execute bench-api
