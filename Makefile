@@ -56,7 +56,7 @@ DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openss
                 docker-registry skopeo umoci busybox-static openssl
 
 .PHONY: all deps test unit unit-asan integration security run bench bench-sandbox clean format \
-        lint check-policies fuzz fuzz-replay bench-execute bench-api
+        lint check-policies fuzz fuzz-replay bench-execute bench-api bench-build
 
 # keep intermediate objects (fuzz and sanitizer builds) between runs
 .SECONDARY:
@@ -172,7 +172,7 @@ run: deps
 	echo "  curl -s -H \"Authorization: Bearer \$$HKS_TOKEN\" -H 'Content-Type: application/json' -d '{\"x\": 1}' URL"; echo; \
 	exec $(BUILD)/hksd
 
-bench: bench-sandbox bench-execute bench-api
+bench: bench-sandbox bench-execute bench-api bench-build
 
 bench-api: deps
 	$(MAKE) all
@@ -186,6 +186,12 @@ bench-execute: deps
 bench-sandbox: deps
 	$(MAKE) all
 	bench/sandbox.sh
+
+# build and push a 10-file function to a local docker-registry, cold and warm, against skopeo
+# and umoci (bench/build.sh)
+bench-build: deps
+	$(MAKE) all
+	bench/build.sh
 
 # ---- housekeeping ----------------------------------------------------------------------------
 format:
