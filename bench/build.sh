@@ -7,6 +7,8 @@
 #                 a deploy takes: build, then push)
 #   hks-build     hksd build alone (the OCI layout, no push)
 #   hks-push      hksd push of the layout hksd build wrote (untimed, in --prepare)
+#   hks-start     hksd build --help: what starting the process costs (the dynamic loader binds
+#                 the symbols of some 50 libraries), paid by the commands, not by the daemon
 #   skopeo        skopeo copy oci:LAYOUT docker://REF of that same layout: the same bytes pushed
 #                 by a mature tool
 #   umoci+skopeo  umoci repack of the same files (the function layer's tar extracted into a
@@ -23,15 +25,21 @@
 # A report, not a test: nothing is asserted about timings. It fails when a command fails or
 # when a push did not do what the scenario says (checked once per command before timing it).
 #
-#   BENCH_RUNS=30  BENCH_WARMUP=3  BENCH_OUT=DIR (hyperfine JSON; default a new temp dir)
+# The machine is shared, and its load changes while the script runs: so that every command sees
+# the same conditions, the commands take turns, in BENCH_ROUNDS rounds of BENCH_RUNS runs each
+# (one hyperfine call per command and round; the report pools the rounds).
+#
+#   BENCH_ROUNDS=6  BENCH_RUNS=5  BENCH_WARMUP=1 (per round)  BENCH_OUT=DIR (hyperfine JSON;
+#   default a new temp dir)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 cd "$root"
 
-RUNS=${BENCH_RUNS:-30}
-WARMUP=${BENCH_WARMUP:-3}
+ROUNDS=${BENCH_ROUNDS:-6}
+RUNS=${BENCH_RUNS:-5}
+WARMUP=${BENCH_WARMUP:-1}
 PY=/usr/bin/python3
 HKSD=$root/build/hksd
 FIXTURE=$here/build_fixture.py
@@ -118,6 +126,7 @@ empty_registry="rm -rf $(q "$store")/docker"
 one_byte="$(q "$PY" "$FIXTURE" touch "$version_file")"
 build_img="rm -rf $(q "$work/img") && $(q "${hks_build[@]}" --oci-layout "$work/img") >/dev/null"
 fresh_bundle="rm -rf $(q "$work/ulayout" "$work/bundle") && cp -a $(q "$work/ulayout.pristine" "$work/ulayout") && cp -a $(q "$work/bundle.pristine" "$work/bundle")"
+prep none ":"
 prep cold-hks "$empty_registry" "rm -rf $(q "$work/out")"
 prep cold-hks-build "rm -rf $(q "$work/out")"
 prep cold-push "$empty_registry" "[ -d $(q "$work/img") ] || { $build_img; }"
@@ -162,14 +171,17 @@ print(p["uploaded"], p["skipped"])')
 }
 
 labels=()
+round=0
 bench() { # label prep repo layout:tag counts cmd...
     local label=$1 prep=$2
-    precheck "$@"
+    if [ "$round" = 1 ]; then
+        precheck "$@"
+        q "${@:6}" | sed "s|$work|\$WORK|g; s|$root/||g; s|$reg|\$REGISTRY|g" >"$out/$label.cmd"
+        labels+=("$label=$out/$label")
+    fi
     shift 5
     hyperfine -N --style none --warmup "$WARMUP" --runs "$RUNS" --prepare "$work/prep-$prep.sh" \
-        --command-name "$label" --export-json "$out/$label.json" "$(q "$@")" >/dev/null
-    q "$@" | sed "s|$work|\$WORK|g; s|$root/||g; s|$reg|\$REGISTRY|g" >"$out/$label.cmd"
-    labels+=("$label=$out/$label.json")
+        --command-name "$label" --export-json "$out/$label.r$round.json" "$(q "$@")" >/dev/null
 }
 
 base_layer_bytes() { find "$work/base/blobs/sha256" -type f -size +100k -printf '%s\n'; }
@@ -181,25 +193,31 @@ echo "- cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//
 echo "- hksd $(git log -1 --format=%h 2>/dev/null || echo '?')$(git diff --quiet HEAD -- builder daemon 2>/dev/null || echo ' (builder/ or daemon/ modified)'); docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null); $(skopeo --version); $(umoci --version); $(hyperfine --version)"
 echo "- function: 10 files, $(du -sb --apparent-size "$work/code" | cut -f1) bytes; base: busybox-static, one layer of $(base_layer_bytes) bytes gzipped"
 echo "- registry: docker-registry on $reg, filesystem storage under /tmp, plain HTTP"
-echo "- $RUNS runs per command after $WARMUP warm-ups, hyperfine -N (umoci+skopeo: through /bin/sh -c); JSON in $out"
+echo "- $((ROUNDS * RUNS)) runs per command: $ROUNDS rounds, the commands taking turns, of $RUNS runs after $WARMUP warm-up; hyperfine -N (umoci+skopeo through /bin/sh -c); JSON in $out"
 echo
 
-bench cold-hks cold-hks hks/fn:v1 "$work/out:v1" "3 0" "${cmd_hks[@]}"
-bench cold-hks-build cold-hks-build "" "" "" "${cmd_hks_build[@]}"
-bench cold-hks-push cold-push hkspush/fn:v1 "$work/img:v1" "3 0" "${cmd_hks_push[@]}"
-bench cold-skopeo cold-push skopeo/fn:v1 "$work/img:v1" "" "${cmd_skopeo[@]}"
-bench cold-umoci+skopeo cold-umoci umoci/fn:v1 "$work/ulayout:fn" "" "${cmd_umoci[@]}"
+for round in $(seq "$ROUNDS"); do
+    # cold: the registry emptied before every run
+    bench cold-hks cold-hks hks/fn:v1 "$work/out:v1" "3 0" "${cmd_hks[@]}"
+    bench cold-hks-build cold-hks-build "" "" "" "${cmd_hks_build[@]}"
+    bench cold-hks-push cold-push hkspush/fn:v1 "$work/img:v1" "3 0" "${cmd_hks_push[@]}"
+    bench cold-skopeo cold-push skopeo/fn:v1 "$work/img:v1" "" "${cmd_skopeo[@]}"
+    bench cold-umoci+skopeo cold-umoci umoci/fn:v1 "$work/ulayout:fn" "" "${cmd_umoci[@]}"
 
-# warm: each pusher's repository gets the base (and a first function layer) once, untimed
-for seed in "warm-hks:cmd_hks" "warm-push:cmd_hks_push" "warm-push:cmd_skopeo" "warm-umoci:cmd_umoci"; do
-    declare -n seed_cmd=${seed#*:}
-    "$work/prep-${seed%%:*}.sh" >/dev/null && "${seed_cmd[@]}" >/dev/null || die "seeding ${seed#*:} failed"
-    unset -n seed_cmd
+    # warm: each pusher's repository gets the base (and a first function layer), untimed
+    for seed in "warm-hks:cmd_hks" "warm-push:cmd_hks_push" "warm-push:cmd_skopeo" "warm-umoci:cmd_umoci"; do
+        declare -n seed_cmd=${seed#*:}
+        "$work/prep-${seed%%:*}.sh" >/dev/null && "${seed_cmd[@]}" >/dev/null || die "seeding ${seed#*:} failed"
+        unset -n seed_cmd
+    done
+    bench warm-hks warm-hks hks/fn:v1 "$work/out:v1" "2 1" "${cmd_hks[@]}"
+    bench warm-hks-build warm-hks-build "" "" "" "${cmd_hks_build[@]}"
+    bench warm-hks-start none "" "" "" "$HKSD" build --help
+    bench warm-hks-push warm-push hkspush/fn:v1 "$work/img:v1" "2 1" "${cmd_hks_push[@]}"
+    bench warm-skopeo warm-push skopeo/fn:v1 "$work/img:v1" "" "${cmd_skopeo[@]}"
+    bench warm-umoci+skopeo warm-umoci umoci/fn:v1 "$work/ulayout:fn" "" "${cmd_umoci[@]}"
 done
-bench warm-hks warm-hks hks/fn:v1 "$work/out:v1" "2 1" "${cmd_hks[@]}"
-bench warm-hks-build warm-hks-build "" "" "" "${cmd_hks_build[@]}"
-bench warm-hks-push warm-push hkspush/fn:v1 "$work/img:v1" "2 1" "${cmd_hks_push[@]}"
-bench warm-skopeo warm-push skopeo/fn:v1 "$work/img:v1" "" "${cmd_skopeo[@]}"
-bench warm-umoci+skopeo warm-umoci umoci/fn:v1 "$work/ulayout:fn" "" "${cmd_umoci[@]}"
+echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
 
 "$PY" "$here/build_report.py" "${labels[@]}"

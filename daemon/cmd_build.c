@@ -155,7 +155,8 @@ static int parse(int argc, char **argv, build_args *a)
         return usage_error("--base-layout, --base-ref, --tag and --push go with --oci-layout");
     const bld_registry_options *ro = &a->registry;
     if (!a->push && (ro->insecure || ro->ca_file || ro->docker_config || ro->mount_from))
-        return usage_error("--insecure, --ca-file, --docker-config and --mount-from go with --push");
+        return usage_error(
+            "--insecure, --ca-file, --docker-config and --mount-from go with --push");
     return -1;
 }
 
@@ -184,7 +185,8 @@ static int build_image(const build_args *a, const char *runtimes_dir, json_t *ou
 
 static int build_context(const build_args *a, const char *runtimes_dir, json_t *out)
 {
-    bld_context_input in = {.runtime = a->runtime, .code_dir = a->code, .runtimes_dir = runtimes_dir};
+    bld_context_input in = {
+        .runtime = a->runtime, .code_dir = a->code, .runtimes_dir = runtimes_dir};
     cleanup_free void *data = NULL;
     size_t len = 0;
     char digest[72];
