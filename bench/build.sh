@@ -181,7 +181,8 @@ bench() { # label prep repo layout:tag counts cmd...
     fi
     shift 5
     hyperfine -N --style none --warmup "$WARMUP" --runs "$RUNS" --prepare "$work/prep-$prep.sh" \
-        --command-name "$label" --export-json "$out/$label.r$round.json" "$(q "$@")" >/dev/null
+        --command-name "$label" --export-json "$out/$label.r$round.json" "$(q "$@")" \
+        >/dev/null 2>>"$out/hyperfine.log" || die "$label failed in round $round: $(tail -3 "$out/hyperfine.log")"
 }
 
 base_layer_bytes() { find "$work/base/blobs/sha256" -type f -size +100k -printf '%s\n'; }
