@@ -166,7 +166,7 @@ print(p["uploaded"], p["skipped"])')
         local want have
         want=$(layout_digest "${layout%:*}" "${layout##*:}")
         have=$(registry_digest "$repo")
-        [ -n "$want" ] && [ "$want" = "$have" ] || die "$label: the registry serves '$have' for $repo, the layout has '$want'"
+        { [ -n "$want" ] && [ "$want" = "$have" ]; } || die "$label: the registry serves '$have' for $repo, the layout has '$want'"
     fi
 }
 
@@ -208,7 +208,7 @@ for round in $(seq "$ROUNDS"); do
     # warm: each pusher's repository gets the base (and a first function layer), untimed
     for seed in "warm-hks:cmd_hks" "warm-push:cmd_hks_push" "warm-push:cmd_skopeo" "warm-umoci:cmd_umoci"; do
         declare -n seed_cmd=${seed#*:}
-        "$work/prep-${seed%%:*}.sh" >/dev/null && "${seed_cmd[@]}" >/dev/null || die "seeding ${seed#*:} failed"
+        { "$work/prep-${seed%%:*}.sh" >/dev/null && "${seed_cmd[@]}" >/dev/null; } || die "seeding ${seed#*:} failed"
         unset -n seed_cmd
     done
     bench warm-hks warm-hks hks/fn:v1 "$work/out:v1" "2 1" "${cmd_hks[@]}"
