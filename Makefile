@@ -55,11 +55,11 @@ PYTEST      := /usr/bin/python3 -m pytest
 
 DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libseccomp-dev libcap-dev libjansson-dev libcmocka-dev libyaml-dev \
                 python3 python3-pytest python3-yaml nodejs bubblewrap crun hyperfine wrk curl \
-                docker-registry skopeo busybox-static openssl chromium
+                docker-registry skopeo umoci busybox-static openssl chromium
 
 .PHONY: all deps test unit unit-asan integration kube-deps security run bench bench-sandbox clean \
         format lint check-policies policy-deps fuzz fuzz-replay bench-execute bench-api deploy-deps \
-        check-deploy ui ui-deps ui-test
+        check-deploy ui ui-deps ui-test bench-build
 
 # npm ci in directory $(1) from its committed package-lock.json (node_modules is gitignored).
 # NodeSource's nodejs brings npm, Debian's does not: the Debian package is installed when npm is
@@ -235,7 +235,7 @@ run: deps
 	echo "  curl -s -H \"Authorization: Bearer \$$HKS_TOKEN\" -H 'Content-Type: application/json' -d '{\"x\": 1}' URL"; echo; \
 	exec $(BUILD)/hksd
 
-bench: bench-sandbox bench-execute bench-api
+bench: bench-sandbox bench-execute bench-api bench-build
 
 bench-api: deps
 	$(MAKE) all
@@ -249,6 +249,12 @@ bench-execute: deps
 bench-sandbox: deps
 	$(MAKE) all
 	bench/sandbox.sh
+
+# build and push a 10-file function to a local docker-registry, cold and warm, against skopeo
+# and umoci (bench/build.sh)
+bench-build: deps
+	$(MAKE) all
+	bench/build.sh
 
 # ---- housekeeping ----------------------------------------------------------------------------
 format:

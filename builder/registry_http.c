@@ -18,6 +18,7 @@
 #define BACKOFF_CAP_MS     8000 /* the longest wait between attempts, Retry-After included */
 #define RETRY_AFTER_CAP_S  30
 #define CONFIG_MAX         (1024 * 1024)
+#define EXPECT_MIN_BYTES   (1024 * 1024) /* smaller PUT bodies: no "Expect: 100-continue" */
 
 /* curl_global_init is not thread-safe: hksd may push from several threads */
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -255,6 +256,12 @@ static CURLcode perform_once(reg_client *c, const reg_request *rq, reg_response 
         curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, body_seek);
         curl_easy_setopt(h, CURLOPT_SEEKDATA, b);
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)b->len);
+        /* libcurl 7.x asks "Expect: 100-continue" before any PUT body and waits for the answer:
+         * a round trip per blob and manifest, for nothing when the body is small (the
+         * credentials were settled by the first request). Big bodies keep it, so that a
+         * refusal does not cost the upload. */
+        if (b->len < EXPECT_MIN_BYTES)
+            headers = curl_slist_append(headers, "Expect:");
         if (strcmp(rq->method, "PATCH") == 0)
             curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PATCH");
     }

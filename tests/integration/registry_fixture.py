@@ -295,7 +295,8 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(n) if n else b""
         with self.owner.lock:
             index = len(self.owner.requests)
-            self.owner.requests.append({"method": self.command, "path": self.path})
+            self.owner.requests.append({"method": self.command, "path": self.path,
+                                        "expect": self.headers.get("Expect")})
         status = self.always or (503 if index < self.fail_first else None)
         if status:
             payload = json.dumps({"errors": [{"code": "UNAVAILABLE",

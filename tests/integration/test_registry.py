@@ -203,6 +203,20 @@ def test_chunked_upload_patches_in_pieces(proxy, big_image, tmp_path):
     read_back(tmp_path, f"127.0.0.1:{p.port}/hks/chunked:v1", big_image)
 
 
+def test_only_large_bodies_wait_for_100_continue(proxy, work, tmp_path):
+    """A function's layer, its config and the manifest are sent at once: waiting for "100
+    Continue" would cost a round trip each. A blob of 1 MiB or more still asks first."""
+    large = rf.make_layout(work / "large", {"big.bin": os.urandom(1100 * 1024)})
+    p = proxy()
+    push_ok(work / "large", f"127.0.0.1:{p.port}/hks/expect:v1", "--insecure")
+    puts = {("layer" if large["layer"] in q["path"] else
+             "config" if large["config"] in q["path"] else
+             "manifest" if "/manifests/" in q["path"] else q["path"]): q["expect"]
+            for q in p.requests if q.get("method") == "PUT"}
+    assert puts == {"layer": "100-continue", "config": None, "manifest": None}
+    read_back(tmp_path, f"127.0.0.1:{p.port}/hks/expect:v1", large)
+
+
 def test_cross_repository_mount(registry, image):
     push_ok(image["dir"], registry.host + "/hks/base:v1", "--insecure")
     out = push_ok(image["dir"], registry.host + "/hks/derived:v1", "--insecure",
