@@ -230,4 +230,62 @@ typedef struct kube_function_info {
 int kube_function_list(kube_client *c, const char *ns, kube_function_info **out, size_t *count,
                        hks_error *err);
 
+/* ---- pods (kube_api.c) ---- */
+
+/* The log of container (NULL: the pod's only one) of pod in ns: *text (malloc'd, NUL-terminated,
+ * *len bytes) holds at most limit_bytes (0: 1 MiB) from the log's start; tail_lines > 0 keeps
+ * only the last that many lines (the API server's tailLines). */
+int kube_pod_logs(kube_client *c, const char *ns, const char *pod, const char *container,
+                  unsigned tail_lines, size_t limit_bytes, char **text, size_t *len,
+                  hks_error *err);
+
+/* ---- Kaniko builds (kaniko.c) ---- */
+
+/* A ConfigMap holds at most 1 MiB of data: larger build contexts are refused. */
+#define KUBE_KANIKO_CONTEXT_MAX (1u << 20)
+/* The last upstream executor (v1.24.0; the project is archived, see knative-kaniko.md §3.1),
+ * pinned by the digest of its image index. Set your own build or mirror in the options. */
+#define KUBE_KANIKO_EXECUTOR_DEFAULT                                                               \
+    "gcr.io/kaniko-project/executor:v1.24.0@sha256:"                                               \
+    "4e7a52dd1f14872430652bb3b027405b8dfd17c4538751c620ac005741ef9698"
+#define KUBE_BUILD_NAMESPACE_DEFAULT "hks-builds"
+
+typedef struct kube_kaniko_options {
+    const char *ns;              /* the build namespace; NULL: hks-builds */
+    const char *executor_image;  /* by digest; NULL: KUBE_KANIKO_EXECUTOR_DEFAULT */
+    const char *registry_secret; /* a kubernetes.io/dockerconfigjson Secret in ns, mounted at
+                                    /kaniko/.docker; NULL: push without credentials */
+    const char *dockerfile;      /* its path in the context; NULL: Dockerfile */
+    const char *function_id;     /* labels the build's objects hks.io/function (optional) */
+    unsigned deadline_s;         /* the Pod's activeDeadlineSeconds; 0: 600, at most 3600 */
+    unsigned wait_ms;            /* how long hksd waits; 0: deadline_s + 60 s */
+    unsigned cpu_millis;         /* requests = limits; 0: 1000 */
+    unsigned memory_mb;          /* 0: 2048 */
+    unsigned ephemeral_mb;       /* ephemeral-storage (the unpacked base image); 0: 4096 */
+    bool insecure_registry;      /* --insecure: push over plain HTTP */
+} kube_kaniko_options;
+
+/* Build the Dockerfile of context (a gzip tar of at most KUBE_KANIKO_CONTEXT_MAX bytes, as
+ * bld_context_build makes) with Kaniko on the cluster and push it to destination
+ * (registry/repository[:tag]); digest gets the pushed manifest's "sha256:<64 hex>".
+ *
+ * Checked before anything is created: the options, the context's size (EFBIG) and form
+ * (EINVAL), the destination (EINVAL), and the build namespace: created from p's
+ * namespace-builds.yaml when missing (p NULL: it must exist), refused (EACCES) unless it
+ * enforces Pod Security "baseline". Then a ConfigMap hks-build-<20 hex> with the context and a
+ * Pod of that name run the executor, and the Pod is watched until the executor ends. Failures:
+ * the executor's exit code and the end of its log (EIO), the Pod's deadline passed or no result
+ * within wait_ms (ETIMEDOUT, with the Pod's last state), the Pod deleted meanwhile (EIO).
+ * The Pod and the ConfigMap are deleted on every path; if that fails the call fails too (err
+ * says what is left; after a successful build digest is still set). */
+int kube_kaniko_build(kube_client *c, const kube_policy *p, const kube_kaniko_options *opt,
+                      const void *context, size_t context_len, const char *destination,
+                      char digest[72], hks_error *err);
+
+/* Delete the build Pods and ConfigMaps (labelled hks.io/role=build by hksd) in ns (NULL: every
+ * namespace) created more than older_than_s seconds ago: those of builds whose hksd stopped.
+ * *deleted (optional): how many objects went. */
+int kube_kaniko_reap(kube_client *c, const char *ns, long long older_than_s, unsigned *deleted,
+                     hks_error *err);
+
 #endif

@@ -96,6 +96,14 @@ json_t *kube_parse_list(const char *body, size_t len, char *rv, size_t rv_size, 
 int kube_parse_watch_event(const char *line, size_t len, char type[16], json_t **object, char *rv,
                            size_t rv_size, hks_error *err);
 
+/* text (len bytes) into out (size > 0) with control bytes replaced by spaces, cut at size. */
+void kube_copy_printable(char *out, size_t size, const char *text, size_t len);
+
+/* "2024-05-01T10:00:00Z" (the form the API server writes) as unix seconds, -1 for anything else;
+ * and back (-1 when t cannot be written). */
+long long kube_time_parse(const char *s);
+int kube_time_format(long long t, char out[32]);
+
 /* true when s is a DNS-1123 label (lower-case alphanumerics and '-', starting and ending with an
  * alphanumeric, at most 63 bytes). */
 bool kube_dns_label(const char *s);
@@ -113,6 +121,7 @@ typedef struct kube_request {
     const char *method;
     const char *path; /* below the server, with its query */
     const char *content_type;
+    const char *accept; /* NULL: application/json */
     const char *body;
     size_t body_len;
     const char *what; /* "create ServiceAccount fn-1 in namespace p", for errors */
@@ -138,5 +147,43 @@ int kube_send(kube_client *c, const kube_request *rq, kube_response *rs, hks_err
 
 /* err from a reply that is not a success: "<what>: HTTP <status> <reason>: <message>". */
 int kube_fail_reply(hks_error *err, const char *what, const kube_response *rs);
+
+/* ---- Kaniko builds (kaniko.c) ---- */
+
+/* kube_kaniko_options with every default filled in. */
+typedef struct kube_kaniko_settings {
+    const char *ns, *image, *secret, *dockerfile, *function_id;
+    unsigned deadline_s, wait_ms, cpu_millis, memory_mb, ephemeral_mb;
+    bool insecure;
+} kube_kaniko_settings;
+
+/* opt (NULL: every default) checked and completed; EINVAL naming the field otherwise. */
+int kube_kaniko_resolve(const kube_kaniko_options *opt, kube_kaniko_settings *s, hks_error *err);
+
+/* The build's ConfigMap (the context as binaryData, immutable) and Pod, both named name in
+ * s->ns. */
+json_t *kube_render_kaniko_context(const kube_kaniko_settings *s, const char *name,
+                                   const void *context, size_t len, hks_error *err);
+json_t *kube_render_kaniko_pod(const kube_kaniko_settings *s, const char *name,
+                               const char *destination, hks_error *err);
+
+typedef enum kube_build_state {
+    KUBE_BUILD_RUNNING,
+    KUBE_BUILD_SUCCEEDED, /* digest set */
+    KUBE_BUILD_FAILED,    /* why says so, errnum ETIMEDOUT (the Pod's deadline) or EIO */
+} kube_build_state;
+
+typedef struct kube_build_outcome {
+    kube_build_state state;
+    int errnum;
+    char digest[72]; /* "sha256:<64 hex>" */
+    char why[1024];  /* printable; a long termination message keeps its end */
+} kube_build_outcome;
+
+/* Where a build Pod (any JSON) stands: the executor's container terminated with exit code 0 and
+ * a termination message that is exactly a sha256 digest (trailing whitespace aside) is success;
+ * a non-zero exit, a Pod past its deadline, a Pod ended without the executor's status, or a wait
+ * that cannot heal (InvalidImageName, CreateContainerConfigError, ...) is failure. */
+void kube_kaniko_outcome(const json_t *pod, kube_build_outcome *out);
 
 #endif
