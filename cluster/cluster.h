@@ -288,4 +288,56 @@ int kube_kaniko_build(kube_client *c, const kube_policy *p, const kube_kaniko_op
 int kube_kaniko_reap(kube_client *c, const char *ns, long long older_than_s, unsigned *deleted,
                      hks_error *err);
 
+/* ---- CronJobs (cronjob.c, cronjob_runs.c) ---- */
+
+/* The invoker of a function target: curl 8.11.1 (--fail-with-body, %output{} in --write-out),
+ * pinned by digest. */
+#define KUBE_CURL_IMAGE_DEFAULT                                                                    \
+    "curlimages/curl:8.11.1@sha256:"                                                               \
+    "c1fe1679c34d9784c1b0d1e5f62ac0a79fca01fb6377cdd33e90473c6f9f9a69"
+#define KUBE_LABEL_CRONJOB "hks.io/cronjob"
+
+typedef struct kube_cronjob {
+    const char *id;                /* "cj-<20 hex>": the object's name in namespace project */
+    const char *project;           /* the namespace */
+    const char *owner;             /* the token's sub (an annotation) */
+    const json_t *definition;      /* as daemon/cronjob_spec.c makes it: every default filled */
+    const char *curl_image;        /* a function target's invoker, by digest; NULL: the default */
+    unsigned ttl_after_finished_s; /* a Job's ttlSecondsAfterFinished; 0: 7 days */
+} kube_cronjob;
+
+/* The batch/v1 CronJob of cj (a new reference), or NULL with err (EINVAL naming the field).
+ * template_ksvc is the Knative Service of the target function as stored: a task's container
+ * (image, env, resources, service account) comes from it, a function target's URL
+ * (status.address.url) and timeout too. */
+json_t *kube_render_cronjob(const kube_policy *p, const kube_cronjob *cj,
+                            const json_t *template_ksvc, hks_error *err);
+/* A task's NetworkPolicy: its pods (hks.io/cronjob=<id>) get no ingress and no egress. */
+json_t *kube_render_cronjob_network_policy(const kube_policy *p, const kube_cronjob *cj,
+                                           hks_error *err);
+
+/* Create or replace cj's CronJob (and for a task its NetworkPolicy), reading the target
+ * function's Knative Service first (ENOENT when it does not exist). Suspend and resume are
+ * updates of the definition's suspend. */
+int kube_cronjob_apply(kube_client *c, const kube_policy *p, const kube_cronjob *cj,
+                       hks_error *err);
+
+/* Delete the CronJob (its Jobs and Pods go with it, propagation Background) and its
+ * NetworkPolicy. Idempotent: 404 counts as done; *deleted (optional) how many objects went. */
+int kube_cronjob_delete(kube_client *c, const char *ns, const char *id, unsigned *deleted,
+                        hks_error *err);
+
+/* A manual run: a Job "<id>-m<10 hex>" from the CronJob's jobTemplate with the annotation
+ * cronjob.kubernetes.io/instantiate: manual and the CronJob as its controlling owner. The
+ * concurrency policy applies as on the local backend: Forbid refuses while a run is going
+ * (EBUSY), Replace deletes the runs going first. Returns the run's record, or NULL with err
+ * (ENOENT: no such CronJob). */
+json_t *kube_cronjob_trigger(kube_client *c, const char *ns, const char *id, hks_error *err);
+
+/* The runs of CronJob id: the Jobs it owns, newest first, each as a record of the local
+ * backend's shape with the last log_bytes of its Pod's log (logs, logs_cut; log_bytes and
+ * log_truncated when finished). NULL with err (ENOENT: no such CronJob). */
+json_t *kube_cronjob_runs(kube_client *c, const char *ns, const char *id, size_t log_bytes,
+                          hks_error *err);
+
 #endif

@@ -148,6 +148,18 @@ int kube_send(kube_client *c, const kube_request *rq, kube_response *rs, hks_err
 /* err from a reply that is not a success: "<what>: HTTP <status> <reason>: <message>". */
 int kube_fail_reply(hks_error *err, const char *what, const kube_response *rs);
 
+/* ---- the policy, for renderers outside render.c ---- */
+
+/* A new copy of the policy's container securityContext, its Localhost seccomp profile
+ * localhost_profile when that is "<the policy's directory>/<name>.json", else the policy's. */
+json_t *kube_policy_security_context(const kube_policy *p, const char *localhost_profile,
+                                     hks_error *err);
+/* The size-limited emptyDir every container gets, the root filesystem being read-only. */
+const char *kube_policy_tmp_path(const kube_policy *p);
+const char *kube_policy_tmp_size(const kube_policy *p);
+/* function-networkpolicy.yaml as loaded (borrowed). */
+const json_t *kube_policy_network_policy(const kube_policy *p);
+
 /* ---- Kaniko builds (kaniko.c) ---- */
 
 /* kube_kaniko_options with every default filled in. */
@@ -185,5 +197,20 @@ typedef struct kube_build_outcome {
  * a non-zero exit, a Pod past its deadline, a Pod ended without the executor's status, or a wait
  * that cannot heal (InvalidImageName, CreateContainerConfigError, ...) is failure. */
 void kube_kaniko_outcome(const json_t *pod, kube_build_outcome *out);
+
+/* ---- CronJob runs (cronjob_runs.c) ---- */
+
+/* A run record in the local backend's shape (daemon/cronjob_runs.c) from a Job (any JSON) and
+ * its Pod (NULL when there is none): id (the Job's name), number (its creation time, unix
+ * seconds), cronjob_id, trigger, status (running, succeeded, failed from its Complete/Failed
+ * conditions), scheduled_at, started_at, and once finished reason, finished_at, duration_ms,
+ * exit_code, signal, http_status (a function target's "HTTP <code>" termination message),
+ * peak_memory_bytes, cpu_ms (null: not kept by the kubelet). NULL when the Job has no usable
+ * name. */
+json_t *kube_job_run_record(const json_t *job, const json_t *pod, const char *cronjob_id,
+                            bool function_target);
+
+/* A Job as `kubectl create job NAME --from=cronjob/...` makes it from a stored CronJob. */
+json_t *kube_render_manual_job(const json_t *cronjob, const char *name, hks_error *err);
 
 #endif
