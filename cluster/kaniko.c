@@ -389,8 +389,9 @@ static int ensure_namespace(kube_client *c, const kube_policy *p, const char *ns
     char shown[64];
     kube_copy_printable(shown, sizeof(shown), enforce ? enforce : "(none)",
                         enforce ? strlen(enforce) : 6);
+    bool baseline = enforce && strcmp(enforce, "baseline") == 0;
     json_decref(current);
-    if (!enforce || strcmp(enforce, "baseline") != 0)
+    if (!baseline)
         return kube_fail(err, EACCES,
                          "kaniko build: namespace %s enforces Pod Security \"%s\", not "
                          "\"baseline\": builds run only in a namespace labelled "
