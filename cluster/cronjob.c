@@ -446,7 +446,10 @@ int kube_cronjob_apply(kube_client *c, const kube_policy *p, const kube_cronjob 
     json_decref(ksvc);
     json_t *np = obj && task ? kube_render_cronjob_network_policy(p, cj, err) : NULL;
     int rc = obj && (!task || np) ? 0 : -1;
-    if (rc == 0 && np && kube_apply(c, KUBE_NETWORK_POLICY, cj->project, np, NULL, err) < 0)
+    /* the NetworkPolicy depends on the id alone: one already there is the same (and hksd is not
+     * granted update on NetworkPolicies) */
+    if (rc == 0 && np && kube_create(c, KUBE_NETWORK_POLICY, cj->project, np, NULL, err) < 0 &&
+        err->errnum != EEXIST)
         rc = hks_wrap(err, "CronJob %s", cj->id);
     if (rc == 0 && kube_apply(c, KUBE_CRON_JOB, cj->project, obj, NULL, err) < 0)
         rc = hks_wrap(err, "CronJob %s", cj->id);
