@@ -112,7 +112,8 @@ static int check_cronjob(const kube_cronjob *cj, hks_error *err)
     if (json_is_object(task) == json_is_object(fn))
         return invalid(err, cj, "definition: target (a function or a task)");
     if (task) {
-        const json_t *command = json_object_get(task, "command"), *args = json_object_get(task, "args");
+        const json_t *command = json_object_get(task, "command"),
+                     *args = json_object_get(task, "args");
         const json_t *timeout = json_object_get(task, "timeout_seconds");
         bool ok = kube_dns_label(string_at(task, "template")) && json_array_size(command) > 0 &&
                   (!args || json_is_array(args)) &&
@@ -130,10 +131,11 @@ static int check_cronjob(const kube_cronjob *cj, hks_error *err)
             return invalid(err, cj, "definition: target.task");
     } else {
         const char *path = string_at(fn, "path");
-        bool ok = kube_dns_label(string_at(fn, "id")) && string_at(fn, "method") && path &&
-                  path[0] == '/' && (!json_object_get(fn, "headers") ||
-                                     json_is_object(json_object_get(fn, "headers"))) &&
-                  (!json_object_get(fn, "body") || json_is_string(json_object_get(fn, "body")));
+        bool ok =
+            kube_dns_label(string_at(fn, "id")) && string_at(fn, "method") && path &&
+            path[0] == '/' &&
+            (!json_object_get(fn, "headers") || json_is_object(json_object_get(fn, "headers"))) &&
+            (!json_object_get(fn, "body") || json_is_string(json_object_get(fn, "body")));
         const char *key;
         const json_t *value;
         json_object_foreach((json_t *)json_object_get(fn, "headers"), key, value) ok =
@@ -149,8 +151,8 @@ static int check_cronjob(const kube_cronjob *cj, hks_error *err)
 /* The function container of a Knative Service (its only one), or NULL. */
 static const json_t *ksvc_container(const json_t *ksvc)
 {
-    const json_t *spec = json_object_get(json_object_get(json_object_get(ksvc, "spec"), "template"),
-                                         "spec");
+    const json_t *spec =
+        json_object_get(json_object_get(json_object_get(ksvc, "spec"), "template"), "spec");
     const json_t *containers = json_object_get(spec, "containers");
     return json_array_size(containers) >= 1 ? json_array_get(containers, 0) : NULL;
 }
@@ -179,8 +181,8 @@ static json_t *task_env(const json_t *task, const json_t *template_env)
     qsort(names, k, sizeof(*names), by_name);
     for (size_t i = 0; i < k; i++) {
         json_t *v = literal(json_string_value(json_object_get(env, names[i])));
-        if (!v || json_array_append_new(list, json_pack("{s:s, s:o}", "name", names[i], "value",
-                                                        v)) < 0) {
+        if (!v || json_array_append_new(
+                      list, json_pack("{s:s, s:o}", "name", names[i], "value", v)) < 0) {
             free(names);
             json_decref(list);
             return NULL;
@@ -210,8 +212,9 @@ static json_t *task_container(const kube_policy *p, const json_t *task, const js
     const json_t *container = ksvc_container(tmpl);
     const char *image = string_at(container, "image");
     if (!image || !strstr(image, "@sha256:")) {
-        kube_fail(err, EINVAL, "the template function's Knative Service has no container image "
-                               "by digest");
+        kube_fail(err, EINVAL,
+                  "the template function's Knative Service has no container image "
+                  "by digest");
         return NULL;
     }
     json_t *command = json_array(), *args = json_array();
@@ -303,12 +306,12 @@ static json_t *invoke_container(const kube_policy *p, const kube_cronjob *cj, co
                  json_array_append_new(args, json_string("Content-Type:")) == 0;
         ok = ok && json_array_append_new(args, json_string("--data-binary")) == 0 &&
              json_array_append_new(args, json_string("$(HKS_BODY)")) == 0 &&
-             json_array_append_new(env, json_pack("{s:s, s:s}", "name", "HKS_BODY", "value",
-                                                  body)) == 0;
+             json_array_append_new(env,
+                                   json_pack("{s:s, s:s}", "name", "HKS_BODY", "value", body)) == 0;
     }
     ok = ok && json_array_append_new(args, json_string("--write-out")) == 0 &&
-         json_array_append_new(args,
-                               json_string("%output{/dev/termination-log}HTTP %{http_code}")) == 0 &&
+         json_array_append_new(
+             args, json_string("%output{/dev/termination-log}HTTP %{http_code}")) == 0 &&
          json_array_append_new(args, json_string("--url")) == 0 && append_literal(args, url) == 0;
     /* restricted like every container here; our own tool, so the runtime's default seccomp
      * profile rather than a function's */
@@ -369,8 +372,8 @@ json_t *kube_render_cronjob(const kube_policy *p, const kube_cronjob *cj,
         json_object_set_new(pod_spec, "serviceAccountName", json_string(service_account));
     json_t *labels = cronjob_labels(cj), *job_labels = cronjob_labels(cj),
            *pod_labels = cronjob_labels(cj);
-    const char *target_id = task ? string_at(task, "template")
-                                 : string_at(json_object_get(target, "function"), "id");
+    const char *target_id =
+        task ? string_at(task, "template") : string_at(json_object_get(target, "function"), "id");
     json_t *obj = NULL;
     if (pod_spec && labels && job_labels && pod_labels)
         obj = json_pack(
@@ -378,15 +381,16 @@ json_t *kube_render_cronjob(const kube_policy *p, const kube_cronjob *cj,
             " s:{s:s, s:s, s:s, s:b, s:O, s:O,"
             "    s:{s:{s:o}, s:{s:i, s:I, s:I, s:{s:{s:o}, s:o}}}}}",
             "apiVersion", "batch/v1", "kind", "CronJob", "metadata", "name", cj->id, "namespace",
-            cj->project, "labels", labels, "annotations", "hks.io/name",
-            string_at(d, "name"), "hks.io/owner", cj->owner ? cj->owner : "", "hks.io/target",
-            target_id, "hks.io/target-kind", task ? "task" : "function", "spec", "schedule",
+            cj->project, "labels", labels, "annotations", "hks.io/name", string_at(d, "name"),
+            "hks.io/owner", cj->owner ? cj->owner : "", "hks.io/target", target_id,
+            "hks.io/target-kind", task ? "task" : "function", "spec", "schedule",
             string_at(d, "schedule"), "timeZone", string_at(d, "timezone"), "concurrencyPolicy",
-            string_at(d, "concurrency_policy"), "suspend", json_is_true(json_object_get(d, "suspend")),
-            "successfulJobsHistoryLimit", json_object_get(d, "successful_jobs_history_limit"),
-            "failedJobsHistoryLimit", json_object_get(d, "failed_jobs_history_limit"),
-            "jobTemplate", "metadata", "labels", job_labels, "spec", "backoffLimit", 0,
-            "activeDeadlineSeconds", (json_int_t)deadline, "ttlSecondsAfterFinished",
+            string_at(d, "concurrency_policy"), "suspend",
+            json_is_true(json_object_get(d, "suspend")), "successfulJobsHistoryLimit",
+            json_object_get(d, "successful_jobs_history_limit"), "failedJobsHistoryLimit",
+            json_object_get(d, "failed_jobs_history_limit"), "jobTemplate", "metadata", "labels",
+            job_labels, "spec", "backoffLimit", 0, "activeDeadlineSeconds", (json_int_t)deadline,
+            "ttlSecondsAfterFinished",
             (json_int_t)(cj->ttl_after_finished_s ? cj->ttl_after_finished_s : TTL_DEFAULT),
             "template", "metadata", "labels", pod_labels, "spec", pod_spec);
     else {
@@ -412,8 +416,8 @@ json_t *kube_render_cronjob_network_policy(const kube_policy *p, const kube_cron
     if (check_cronjob(cj, err) < 0)
         return NULL;
     json_t *np = json_deep_copy(kube_policy_network_policy(p));
-    json_t *meta = json_pack("{s:s, s:s, s:o}", "name", cj->id, "namespace", cj->project,
-                             "labels", cronjob_labels(cj));
+    json_t *meta = json_pack("{s:s, s:s, s:o}", "name", cj->id, "namespace", cj->project, "labels",
+                             cronjob_labels(cj));
     json_t *spec = json_object_get(np, "spec");
     /* a task, like the local one, talks to nothing and nothing talks to it */
     if (!np || !meta || !json_is_object(spec) || json_object_set_new(np, "metadata", meta) < 0 ||
@@ -429,15 +433,14 @@ json_t *kube_render_cronjob_network_policy(const kube_policy *p, const kube_cron
     return np;
 }
 
-int kube_cronjob_apply(kube_client *c, const kube_policy *p, const kube_cronjob *cj,
-                       hks_error *err)
+int kube_cronjob_apply(kube_client *c, const kube_policy *p, const kube_cronjob *cj, hks_error *err)
 {
     if (check_cronjob(cj, err) < 0)
         return -1;
     const json_t *target = json_object_get(cj->definition, "target");
     const json_t *task = json_object_get(target, "task");
-    const char *template_id = task ? string_at(task, "template")
-                                   : string_at(json_object_get(target, "function"), "id");
+    const char *template_id =
+        task ? string_at(task, "template") : string_at(json_object_get(target, "function"), "id");
     json_t *ksvc = NULL;
     if (kube_get(c, KUBE_KSERVICE, cj->project, template_id, &ksvc, err) < 0)
         return hks_wrap(err, "CronJob %s: %s %s", cj->id,

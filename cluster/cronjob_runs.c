@@ -80,7 +80,9 @@ json_t *kube_job_run_record(const json_t *job, const json_t *pod, const char *cr
     json_t *rec = json_pack("{s:s, s:I, s:s, s:s, s:s, s:o, s:o}", "id", name, "number",
                             (json_int_t)(created > 0 ? created : 0), "cronjob_id", cronjob_id,
                             "trigger", manual ? "manual" : "schedule", "status",
-                            complete ? "succeeded" : failed ? "failed" : "running",
+                            complete ? "succeeded"
+                            : failed ? "failed"
+                                     : "running",
                             "scheduled_at", time_or_null(scheduled > 0 ? scheduled : created),
                             "started_at", time_or_null(started > 0 ? started : created));
     if (!rec || (!complete && !failed))
@@ -91,17 +93,17 @@ json_t *kube_job_run_record(const json_t *job, const json_t *pod, const char *cr
     int exit_code = json_is_integer(code) ? (int)json_integer_value(code) : -1;
     int http = function_target ? http_status_of(string_at(terminated, "message")) : 0;
     const char *why = string_at(failed, "reason");
-    long long finished = kube_time_parse(
-        complete ? string_at(status, "completionTime") : string_at(failed, "lastTransitionTime"));
-    const json_t *deadline =
-        json_object_get(json_object_get(job, "spec"), "activeDeadlineSeconds");
+    long long finished = kube_time_parse(complete ? string_at(status, "completionTime")
+                                                  : string_at(failed, "lastTransitionTime"));
+    const json_t *deadline = json_object_get(json_object_get(job, "spec"), "activeDeadlineSeconds");
     const char *pod_reason = string_at(terminated, "reason");
     char reason[512];
     if (function_target && http)
         snprintf(reason, sizeof(reason), "HTTP %d", http);
     else if (complete || (exit_code > 0 && !(why && strcmp(why, "DeadlineExceeded") == 0)))
         snprintf(reason, sizeof(reason), "%s%d",
-                 pod_reason && strcmp(pod_reason, "OOMKilled") == 0 ? "killed: out of memory, exit code "
+                 pod_reason && strcmp(pod_reason, "OOMKilled") == 0
+                     ? "killed: out of memory, exit code "
                  : function_target ? "the request failed: curl exit code "
                                    : "exit code ",
                  exit_code < 0 ? 0 : exit_code);
@@ -327,8 +329,7 @@ static int apply_policy(kube_client *c, const char *ns, const char *id, const cr
             rc = kube_fail(err, EBUSY,
                            "a run of %s (%s) is still going and its concurrency_policy is Forbid",
                            id, name ? name : "?");
-        else if (name &&
-                 kube_delete(c, KUBE_JOB, ns, name, KUBE_PROPAGATE_BACKGROUND, err) < 0 &&
+        else if (name && kube_delete(c, KUBE_JOB, ns, name, KUBE_PROPAGATE_BACKGROUND, err) < 0 &&
                  err->errnum != ENOENT)
             rc = -1;
     }
@@ -364,11 +365,10 @@ json_t *kube_render_manual_job(const json_t *cronjob, const char *name, hks_erro
     json_t *job = labels && annotations
                       ? json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:o, s:[{s:s, s:s, s:s, s:s, "
                                   "s:b}]}, s:O}",
-                                  "apiVersion", "batch/v1", "kind", "Job", "metadata", "name",
-                                  name, "namespace", ns, "labels", labels, "annotations",
-                                  annotations, "ownerReferences", "apiVersion", "batch/v1",
-                                  "kind", "CronJob", "name", cj_name, "uid", uid, "controller", 1,
-                                  "spec", spec)
+                                  "apiVersion", "batch/v1", "kind", "Job", "metadata", "name", name,
+                                  "namespace", ns, "labels", labels, "annotations", annotations,
+                                  "ownerReferences", "apiVersion", "batch/v1", "kind", "CronJob",
+                                  "name", cj_name, "uid", uid, "controller", 1, "spec", spec)
                       : NULL;
     if (!job) {
         if (!labels || !annotations) {

@@ -124,12 +124,12 @@ static json_t *build_labels(const kube_kaniko_settings *s, const char *name)
     return labels;
 }
 
-json_t *kube_render_kaniko_context(const kube_kaniko_settings *s, const char *name, const void *context,
-                                   size_t len, hks_error *err)
+json_t *kube_render_kaniko_context(const kube_kaniko_settings *s, const char *name,
+                                   const void *context, size_t len, hks_error *err)
 {
     if (len > KUBE_KANIKO_CONTEXT_MAX) {
-        kube_fail(err, EFBIG, "kaniko build: the build context is %zu bytes, more than %u",
-                  len, KUBE_KANIKO_CONTEXT_MAX);
+        kube_fail(err, EFBIG, "kaniko build: the build context is %zu bytes, more than %u", len,
+                  KUBE_KANIKO_CONTEXT_MAX);
         return NULL;
     }
     /* EVP_EncodeBlock writes 4 bytes per 3 and a NUL, without line breaks */
@@ -140,18 +140,18 @@ json_t *kube_render_kaniko_context(const kube_kaniko_settings *s, const char *na
     }
     EVP_EncodeBlock((unsigned char *)b64, context, (int)len);
     json_t *labels = build_labels(s, name);
-    json_t *cm = labels ? json_pack("{s:s, s:s, s:{s:s, s:s, s:o}, s:b, s:{s:s}}", "apiVersion",
-                                    "v1", "kind", "ConfigMap", "metadata", "name", name,
-                                    "namespace", s->ns, "labels", labels, "immutable", 1,
-                                    "binaryData", CONTEXT_KEY, b64)
-                        : NULL;
+    json_t *cm = labels
+                     ? json_pack("{s:s, s:s, s:{s:s, s:s, s:o}, s:b, s:{s:s}}", "apiVersion", "v1",
+                                 "kind", "ConfigMap", "metadata", "name", name, "namespace", s->ns,
+                                 "labels", labels, "immutable", 1, "binaryData", CONTEXT_KEY, b64)
+                     : NULL;
     if (!cm)
         hks_fail(err, ENOMEM, "kaniko build: render ConfigMap %s", name);
     return cm;
 }
 
-json_t *kube_render_kaniko_pod(const kube_kaniko_settings *s, const char *name, const char *destination,
-                               hks_error *err)
+json_t *kube_render_kaniko_pod(const kube_kaniko_settings *s, const char *name,
+                               const char *destination, hks_error *err)
 {
     if (!destination_ok(destination)) {
         kube_fail(err, EINVAL,
@@ -169,16 +169,15 @@ json_t *kube_render_kaniko_pod(const kube_kaniko_settings *s, const char *name, 
     snprintf(memory, sizeof(memory), "%uMi", s->memory_mb);
     snprintf(ephemeral, sizeof(ephemeral), "%uMi", s->ephemeral_mb);
 
-    json_t *args = json_pack("[s, s, s, s, s, s]", context_arg, dockerfile_arg, destination_arg,
-                             "--digest-file=/dev/termination-log", "--snapshot-mode=redo",
-                             "--verbosity=info");
+    json_t *args =
+        json_pack("[s, s, s, s, s, s]", context_arg, dockerfile_arg, destination_arg,
+                  "--digest-file=/dev/termination-log", "--snapshot-mode=redo", "--verbosity=info");
     if (args && s->insecure)
         json_array_append_new(args, json_string("--insecure"));
-    json_t *mounts = json_pack("[{s:s, s:s, s:b}]", "name", "context", "mountPath", CONTEXT_DIR,
-                               "readOnly", 1);
-    json_t *volumes = json_pack("[{s:s, s:{s:s, s:[{s:s, s:s}]}}]", "name", "context",
-                                "configMap", "name", name, "items", "key", CONTEXT_KEY, "path",
-                                CONTEXT_KEY);
+    json_t *mounts =
+        json_pack("[{s:s, s:s, s:b}]", "name", "context", "mountPath", CONTEXT_DIR, "readOnly", 1);
+    json_t *volumes = json_pack("[{s:s, s:{s:s, s:[{s:s, s:s}]}}]", "name", "context", "configMap",
+                                "name", name, "items", "key", CONTEXT_KEY, "path", CONTEXT_KEY);
     if (s->secret && mounts && volumes) {
         json_array_append_new(mounts, json_pack("{s:s, s:s, s:b}", "name", "docker-config",
                                                 "mountPath", DOCKER_CONFIG, "readOnly", 1));
@@ -189,16 +188,16 @@ json_t *kube_render_kaniko_pod(const kube_kaniko_settings *s, const char *name, 
     }
     /* Kaniko unpacks images as root: it keeps the capabilities that needs (all within Pod
      * Security baseline) and nothing else (Shipwright's Kaniko strategy uses the same set) */
-    json_t *container = json_pack(
-        "{s:s, s:s, s:o, s:s, s:s, s:{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s}},"
-        " s:{s:b, s:b, s:{s:[s], s:[s, s, s, s, s, s, s]}}, s:o}",
-        "name", CONTAINER, "image", s->image, "args", args, "terminationMessagePath",
-        "/dev/termination-log", "terminationMessagePolicy", "FallbackToLogsOnError", "resources",
-        "requests", "cpu", cpu, "memory", memory, "ephemeral-storage", ephemeral, "limits", "cpu",
-        cpu, "memory", memory, "ephemeral-storage", ephemeral, "securityContext",
-        "allowPrivilegeEscalation", 0, "privileged", 0, "capabilities", "drop", "ALL", "add",
-        "CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID", "SETFCAP", "KILL", "volumeMounts",
-        mounts);
+    json_t *container =
+        json_pack("{s:s, s:s, s:o, s:s, s:s, s:{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s}},"
+                  " s:{s:b, s:b, s:{s:[s], s:[s, s, s, s, s, s, s]}}, s:o}",
+                  "name", CONTAINER, "image", s->image, "args", args, "terminationMessagePath",
+                  "/dev/termination-log", "terminationMessagePolicy", "FallbackToLogsOnError",
+                  "resources", "requests", "cpu", cpu, "memory", memory, "ephemeral-storage",
+                  ephemeral, "limits", "cpu", cpu, "memory", memory, "ephemeral-storage", ephemeral,
+                  "securityContext", "allowPrivilegeEscalation", 0, "privileged", 0, "capabilities",
+                  "drop", "ALL", "add", "CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID",
+                  "SETFCAP", "KILL", "volumeMounts", mounts);
     json_t *labels = build_labels(s, name);
     json_t *pod = NULL;
     if (container && volumes && labels)
@@ -208,8 +207,8 @@ json_t *kube_render_kaniko_pod(const kube_kaniko_settings *s, const char *name, 
                         s->ns, "labels", labels, "spec", "restartPolicy", "Never",
                         "activeDeadlineSeconds", (json_int_t)s->deadline_s,
                         "automountServiceAccountToken", 0, "enableServiceLinks", 0,
-                        "securityContext", "seccompProfile", "type", "RuntimeDefault",
-                        "containers", container, "volumes", volumes);
+                        "securityContext", "seccompProfile", "type", "RuntimeDefault", "containers",
+                        container, "volumes", volumes);
     else {
         json_decref(container);
         json_decref(volumes);
@@ -461,14 +460,16 @@ static int wait_for_build(kube_client *c, const kube_kaniko_settings *s, const c
     kube_watch_options wopt = {.field_selector = selector, .timeout_ms = s->wait_ms};
     int rc = kube_list_watch(c, KUBE_POD, s->ns, &wopt, on_pod, &w, err);
     if (rc < 0 && err->errnum == ETIMEDOUT)
-        return kube_fail(err, ETIMEDOUT, "kaniko build %s in namespace %s: no result within %u ms "
-                                         "(last seen: %s)",
+        return kube_fail(err, ETIMEDOUT,
+                         "kaniko build %s in namespace %s: no result within %u ms "
+                         "(last seen: %s)",
                          name, s->ns, s->wait_ms, w.outcome.why);
     if (rc < 0)
         return hks_wrap(err, "kaniko build %s: wait for the Pod", name);
     if (w.gone)
-        return kube_fail(err, EIO, "kaniko build %s in namespace %s: the Pod was deleted while "
-                                   "building",
+        return kube_fail(err, EIO,
+                         "kaniko build %s in namespace %s: the Pod was deleted while "
+                         "building",
                          name, s->ns);
     if (w.outcome.state == KUBE_BUILD_FAILED)
         return kube_fail(err, w.outcome.errnum, "kaniko build %s in namespace %s: %s", name, s->ns,

@@ -374,8 +374,7 @@ int kube_list_watch(kube_client *c, kube_kind kind, const char *ns, const kube_w
 #define LOG_LIMIT_DEFAULT (1u << 20)
 
 int kube_pod_logs(kube_client *c, const char *ns, const char *pod, const char *container,
-                  unsigned tail_lines, size_t limit_bytes, char **text, size_t *len,
-                  hks_error *err)
+                  unsigned tail_lines, size_t limit_bytes, char **text, size_t *len, hks_error *err)
 {
     *text = NULL;
     *len = 0;

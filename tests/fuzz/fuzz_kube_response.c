@@ -131,8 +131,8 @@ static void fuzz_build_pod(const char *in, size_t len)
 static void fuzz_run_record(const char *in, size_t len)
 {
     json_t *j = json_loadb(in, len, 0, NULL);
-    json_t *rec = kube_job_run_record(json_object_get(j, "job"), json_object_get(j, "pod"), "cj-1",
-                                      len & 1);
+    json_t *rec =
+        kube_job_run_record(json_object_get(j, "job"), json_object_get(j, "pod"), "cj-1", len & 1);
     if (rec) {
         const char *strings[] = {"id", "cronjob_id", "trigger", "status"};
         for (size_t i = 0; i < HKS_ARRAY_LEN(strings); i++)

@@ -60,8 +60,10 @@ static json_t *parse(const char *text)
 static void test_kaniko_render(void **state)
 {
     (void)state;
-    kube_kaniko_options opt = {.registry_secret = "regcred", .deadline_s = 300,
-                               .insecure_registry = true, .dockerfile = "build/Dockerfile"};
+    kube_kaniko_options opt = {.registry_secret = "regcred",
+                               .deadline_s = 300,
+                               .insecure_registry = true,
+                               .dockerfile = "build/Dockerfile"};
     kube_kaniko_settings s;
     hks_error err = {0};
     assert_int_equal(kube_kaniko_resolve(&opt, &s, &err), 0);
@@ -89,7 +91,8 @@ static void test_kaniko_render(void **state)
     assert_json(pod, "spec/activeDeadlineSeconds", "300");
     assert_json(pod, "spec/automountServiceAccountToken", "false");
     assert_json(pod, "spec/restartPolicy", "\"Never\"");
-    assert_json(pod, "spec/securityContext", "{\"seccompProfile\": {\"type\": \"RuntimeDefault\"}}");
+    assert_json(pod, "spec/securityContext",
+                "{\"seccompProfile\": {\"type\": \"RuntimeDefault\"}}");
     assert_json(pod, "spec/containers/0/securityContext/capabilities",
                 "{\"drop\": [\"ALL\"], \"add\": [\"CHOWN\", \"DAC_OVERRIDE\", \"FOWNER\", "
                 "\"SETGID\", \"SETUID\", \"SETFCAP\", \"KILL\"]}");
@@ -126,9 +129,10 @@ static void test_kaniko_outcome(void **state)
 {
     (void)state;
     kube_build_outcome o;
-    json_t *pod = parse("{\"status\": {\"phase\": \"Succeeded\", \"containerStatuses\": [{\"name\": "
-                        "\"kaniko\", \"state\": {\"terminated\": {\"exitCode\": 0, \"message\": \"" DIGEST
-                        "\\n\"}}}]}}");
+    json_t *pod =
+        parse("{\"status\": {\"phase\": \"Succeeded\", \"containerStatuses\": [{\"name\": "
+              "\"kaniko\", \"state\": {\"terminated\": {\"exitCode\": 0, \"message\": \"" DIGEST
+              "\\n\"}}}]}}");
     kube_kaniko_outcome(pod, &o);
     assert_int_equal(o.state, KUBE_BUILD_SUCCEEDED);
     assert_string_equal(o.digest, DIGEST);
@@ -140,8 +144,8 @@ static void test_kaniko_outcome(void **state)
     kube_kaniko_outcome(pod, &o);
     assert_int_equal(o.state, KUBE_BUILD_FAILED);
     assert_int_equal(o.errnum, EIO);
-    assert_string_equal(o.why,
-                        "the executor failed with exit code 1 (Error): step 1 error building image");
+    assert_string_equal(
+        o.why, "the executor failed with exit code 1 (Error): step 1 error building image");
     json_decref(pod);
 
     pod = parse("{\"status\": {\"phase\": \"Failed\", \"reason\": \"DeadlineExceeded\", "
@@ -167,11 +171,15 @@ static void test_kaniko_outcome(void **state)
     json_decref(pod);
 
     /* digests that are not */
-    const char *messages[] = {"sha256:" "5F5F", "sha512:abc", "", "sha256:" "5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f"};
+    const char *messages[] = {"sha256:"
+                              "5F5F",
+                              "sha512:abc", "",
+                              "sha256:"
+                              "5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f"};
     for (size_t i = 0; i < HKS_ARRAY_LEN(messages); i++) {
         pod = json_pack("{s:{s:s, s:[{s:s, s:{s:{s:i, s:s}}}]}}", "status", "phase", "Succeeded",
-                        "containerStatuses", "name", "kaniko", "state", "terminated", "exitCode",
-                        0, "message", messages[i]);
+                        "containerStatuses", "name", "kaniko", "state", "terminated", "exitCode", 0,
+                        "message", messages[i]);
         kube_kaniko_outcome(pod, &o);
         assert_int_equal(o.state, KUBE_BUILD_FAILED);
         assert_non_null(strstr(o.why, "without a digest"));
@@ -215,8 +223,11 @@ static void test_cronjob_task(void **state)
     json_t *d = definition("{\"task\": {\"template\": \"fn-0123456789abcdef0123\", \"command\": "
                            "[\"sh\", \"-c\", \"echo $HOME\"], \"args\": [], \"env\": {\"A\": "
                            "\"$(B)\"}, \"timeout_seconds\": 60}}");
-    kube_cronjob cj = {.id = "cj-00112233445566778899", .project = "proj-a", .owner = "o",
-                       .definition = d, .ttl_after_finished_s = 60};
+    kube_cronjob cj = {.id = "cj-00112233445566778899",
+                       .project = "proj-a",
+                       .owner = "o",
+                       .definition = d,
+                       .ttl_after_finished_s = 60};
     hks_error err = {0};
     json_t *obj = kube_render_cronjob(p, &cj, ksvc, &err);
     if (!obj)
@@ -233,10 +244,12 @@ static void test_cronjob_task(void **state)
     assert_json(obj, "spec/jobTemplate/spec/activeDeadlineSeconds", "60");
     json_t *c = at(obj, "spec/jobTemplate/spec/template/spec/containers/0");
     assert_json(c, "command", "[\"sh\", \"-c\", \"echo $$HOME\"]");
-    assert_json(c, "env", "[{\"name\": \"A\", \"value\": \"$$(B)\"}, {\"name\": \"B\", "
-                          "\"value\": \"b\"}]");
-    assert_json(c, "resources", "{\"limits\": {\"memory\": \"128Mi\"}, \"requests\": "
-                                "{\"memory\": \"128Mi\"}}");
+    assert_json(c, "env",
+                "[{\"name\": \"A\", \"value\": \"$$(B)\"}, {\"name\": \"B\", "
+                "\"value\": \"b\"}]");
+    assert_json(c, "resources",
+                "{\"limits\": {\"memory\": \"128Mi\"}, \"requests\": "
+                "{\"memory\": \"128Mi\"}}");
     /* the template's own seccomp profile, with the policy's restrictions */
     assert_json(c, "securityContext/seccompProfile",
                 "{\"type\": \"Localhost\", \"localhostProfile\": \"hks/python.json\"}");
@@ -249,8 +262,9 @@ static void test_cronjob_task(void **state)
     json_object_set_new(at(ksvc, "spec/template/spec/containers/0/securityContext/seccompProfile"),
                         "localhostProfile", json_string("../../etc/evil.json"));
     obj = kube_render_cronjob(p, &cj, ksvc, &err);
-    assert_json(obj, "spec/jobTemplate/spec/template/spec/containers/0/securityContext/"
-                     "seccompProfile/localhostProfile",
+    assert_json(obj,
+                "spec/jobTemplate/spec/template/spec/containers/0/securityContext/"
+                "seccompProfile/localhostProfile",
                 "\"hks/function.json\"");
     json_decref(obj);
 
@@ -280,7 +294,9 @@ static void test_cronjob_function_target(void **state)
     json_t *ksvc = parse(ksvc_json);
     json_t *d = definition("{\"function\": {\"id\": \"fn-0123456789abcdef0123\", \"method\": "
                            "\"HEAD\", \"path\": \"/p?$x=1\", \"headers\": {}, \"body\": \"\"}}");
-    kube_cronjob cj = {.id = "cj-00112233445566778899", .project = "proj-a", .definition = d,
+    kube_cronjob cj = {.id = "cj-00112233445566778899",
+                       .project = "proj-a",
+                       .definition = d,
                        .curl_image = "mirror/curl@sha256:0123"};
     hks_error err = {0};
     json_t *obj = kube_render_cronjob(p, &cj, ksvc, &err);
@@ -294,9 +310,9 @@ static void test_cronjob_function_target(void **state)
                 "\"--url\", \"http://fn.proj-a.svc.cluster.local/p?$$x=1\"]");
     assert_json(c, "env", "[]");
     assert_json(obj, "spec/jobTemplate/spec/activeDeadlineSeconds", "95");
-    assert_string_equal(json_string_value(json_object_get(at(obj, "metadata/annotations"),
-                                                           "hks.io/target-kind")),
-                        "function");
+    assert_string_equal(
+        json_string_value(json_object_get(at(obj, "metadata/annotations"), "hks.io/target-kind")),
+        "function");
     json_decref(obj);
     /* a function that is not ready has no URL to call */
     json_object_del(ksvc, "status");
@@ -310,9 +326,10 @@ static void test_cronjob_function_target(void **state)
 static void test_manual_job_and_run_records(void **state)
 {
     (void)state;
-    json_t *cj = parse("{\"metadata\": {\"name\": \"cj-1\", \"namespace\": \"p\", \"uid\": \"u-1\"},"
-                       " \"spec\": {\"jobTemplate\": {\"metadata\": {\"labels\": {\"a\": \"b\"}},"
-                       " \"spec\": {\"backoffLimit\": 0}}}}");
+    json_t *cj =
+        parse("{\"metadata\": {\"name\": \"cj-1\", \"namespace\": \"p\", \"uid\": \"u-1\"},"
+              " \"spec\": {\"jobTemplate\": {\"metadata\": {\"labels\": {\"a\": \"b\"}},"
+              " \"spec\": {\"backoffLimit\": 0}}}}");
     hks_error err = {0};
     json_t *job = kube_render_manual_job(cj, "cj-1-m00", &err);
     assert_non_null(job);
@@ -334,10 +351,11 @@ static void test_manual_job_and_run_records(void **state)
                             "\"2026-01-01T02:30:02Z\", \"active\": 1}}");
     json_t *rec = kube_job_run_record(running, NULL, "cj-1", false);
     assert_non_null(rec);
-    assert_json(rec, "", "{\"id\": \"cj-1-29000000\", \"number\": 1767234601, \"cronjob_id\": "
-                         "\"cj-1\", \"trigger\": \"schedule\", \"status\": \"running\", "
-                         "\"scheduled_at\": \"2026-01-01T02:30:00Z\", \"started_at\": "
-                         "\"2026-01-01T02:30:02Z\"}");
+    assert_json(rec, "",
+                "{\"id\": \"cj-1-29000000\", \"number\": 1767234601, \"cronjob_id\": "
+                "\"cj-1\", \"trigger\": \"schedule\", \"status\": \"running\", "
+                "\"scheduled_at\": \"2026-01-01T02:30:00Z\", \"started_at\": "
+                "\"2026-01-01T02:30:02Z\"}");
     json_decref(rec);
     json_decref(running);
 
