@@ -230,4 +230,114 @@ typedef struct kube_function_info {
 int kube_function_list(kube_client *c, const char *ns, kube_function_info **out, size_t *count,
                        hks_error *err);
 
+/* ---- pods (kube_api.c) ---- */
+
+/* The log of container (NULL: the pod's only one) of pod in ns: *text (malloc'd, NUL-terminated,
+ * *len bytes) holds at most limit_bytes (0: 1 MiB) from the log's start; tail_lines > 0 keeps
+ * only the last that many lines (the API server's tailLines). */
+int kube_pod_logs(kube_client *c, const char *ns, const char *pod, const char *container,
+                  unsigned tail_lines, size_t limit_bytes, char **text, size_t *len,
+                  hks_error *err);
+
+/* ---- Kaniko builds (kaniko.c) ---- */
+
+/* A ConfigMap holds at most 1 MiB of data: larger build contexts are refused. */
+#define KUBE_KANIKO_CONTEXT_MAX (1u << 20)
+/* The last upstream executor (v1.24.0; the project is archived, see knative-kaniko.md §3.1),
+ * pinned by the digest of its image index. Set your own build or mirror in the options. */
+#define KUBE_KANIKO_EXECUTOR_DEFAULT                                                               \
+    "gcr.io/kaniko-project/executor:v1.24.0@sha256:"                                               \
+    "4e7a52dd1f14872430652bb3b027405b8dfd17c4538751c620ac005741ef9698"
+#define KUBE_BUILD_NAMESPACE_DEFAULT "hks-builds"
+
+typedef struct kube_kaniko_options {
+    const char *ns;              /* the build namespace; NULL: hks-builds */
+    const char *executor_image;  /* by digest; NULL: KUBE_KANIKO_EXECUTOR_DEFAULT */
+    const char *registry_secret; /* a kubernetes.io/dockerconfigjson Secret in ns, mounted at
+                                    /kaniko/.docker; NULL: push without credentials */
+    const char *dockerfile;      /* its path in the context; NULL: Dockerfile */
+    const char *function_id;     /* labels the build's objects hks.io/function (optional) */
+    unsigned deadline_s;         /* the Pod's activeDeadlineSeconds; 0: 600, at most 3600 */
+    unsigned wait_ms;            /* how long hksd waits; 0: deadline_s + 60 s */
+    unsigned cpu_millis;         /* requests = limits; 0: 1000 */
+    unsigned memory_mb;          /* 0: 2048 */
+    unsigned ephemeral_mb;       /* ephemeral-storage (the unpacked base image); 0: 4096 */
+    bool insecure_registry;      /* --insecure: push over plain HTTP */
+} kube_kaniko_options;
+
+/* Build the Dockerfile of context (a gzip tar of at most KUBE_KANIKO_CONTEXT_MAX bytes, as
+ * bld_context_build makes) with Kaniko on the cluster and push it to destination
+ * (registry/repository[:tag]); digest gets the pushed manifest's "sha256:<64 hex>".
+ *
+ * Checked before anything is created: the options, the context's size (EFBIG) and form
+ * (EINVAL), the destination (EINVAL), and the build namespace: created from p's
+ * namespace-builds.yaml when missing (p NULL: it must exist), refused (EACCES) unless it
+ * enforces Pod Security "baseline". Then a ConfigMap hks-build-<20 hex> with the context and a
+ * Pod of that name run the executor, and the Pod is watched until the executor ends. Failures:
+ * the executor's exit code and the end of its log (EIO), the Pod's deadline passed or no result
+ * within wait_ms (ETIMEDOUT, with the Pod's last state), the Pod deleted meanwhile (EIO).
+ * The Pod and the ConfigMap are deleted on every path; if that fails the call fails too (err
+ * says what is left; after a successful build digest is still set). */
+int kube_kaniko_build(kube_client *c, const kube_policy *p, const kube_kaniko_options *opt,
+                      const void *context, size_t context_len, const char *destination,
+                      char digest[72], hks_error *err);
+
+/* Delete the build Pods and ConfigMaps (labelled hks.io/role=build by hksd) in ns (NULL: every
+ * namespace) created more than older_than_s seconds ago: those of builds whose hksd stopped.
+ * *deleted (optional): how many objects went. */
+int kube_kaniko_reap(kube_client *c, const char *ns, long long older_than_s, unsigned *deleted,
+                     hks_error *err);
+
+/* ---- CronJobs (cronjob.c, cronjob_runs.c) ---- */
+
+/* The invoker of a function target: curl 8.11.1 (--fail-with-body, %output{} in --write-out),
+ * pinned by digest. */
+#define KUBE_CURL_IMAGE_DEFAULT                                                                    \
+    "curlimages/curl:8.11.1@sha256:"                                                               \
+    "c1fe1679c34d9784c1b0d1e5f62ac0a79fca01fb6377cdd33e90473c6f9f9a69"
+#define KUBE_LABEL_CRONJOB "hks.io/cronjob"
+
+typedef struct kube_cronjob {
+    const char *id;                /* "cj-<20 hex>": the object's name in namespace project */
+    const char *project;           /* the namespace */
+    const char *owner;             /* the token's sub (an annotation) */
+    const json_t *definition;      /* as daemon/cronjob_spec.c makes it: every default filled */
+    const char *curl_image;        /* a function target's invoker, by digest; NULL: the default */
+    unsigned ttl_after_finished_s; /* a Job's ttlSecondsAfterFinished; 0: 7 days */
+} kube_cronjob;
+
+/* The batch/v1 CronJob of cj (a new reference), or NULL with err (EINVAL naming the field).
+ * template_ksvc is the Knative Service of the target function as stored: a task's container
+ * (image, env, resources, service account) comes from it, a function target's URL
+ * (status.address.url) and timeout too. */
+json_t *kube_render_cronjob(const kube_policy *p, const kube_cronjob *cj,
+                            const json_t *template_ksvc, hks_error *err);
+/* A task's NetworkPolicy: its pods (hks.io/cronjob=<id>) get no ingress and no egress. */
+json_t *kube_render_cronjob_network_policy(const kube_policy *p, const kube_cronjob *cj,
+                                           hks_error *err);
+
+/* Create or replace cj's CronJob (and for a task its NetworkPolicy), reading the target
+ * function's Knative Service first (ENOENT when it does not exist). Suspend and resume are
+ * updates of the definition's suspend. */
+int kube_cronjob_apply(kube_client *c, const kube_policy *p, const kube_cronjob *cj,
+                       hks_error *err);
+
+/* Delete the CronJob (its Jobs and Pods go with it, propagation Background) and its
+ * NetworkPolicy. Idempotent: 404 counts as done; *deleted (optional) how many objects went. */
+int kube_cronjob_delete(kube_client *c, const char *ns, const char *id, unsigned *deleted,
+                        hks_error *err);
+
+/* A manual run: a Job "<id>-m<10 hex>" from the CronJob's jobTemplate with the annotation
+ * cronjob.kubernetes.io/instantiate: manual and the CronJob as its controlling owner. The
+ * concurrency policy applies as on the local backend: Forbid refuses while a run is going
+ * (EBUSY), Replace deletes the runs going first. Returns the run's record, or NULL with err
+ * (ENOENT: no such CronJob). */
+json_t *kube_cronjob_trigger(kube_client *c, const char *ns, const char *id, hks_error *err);
+
+/* The runs of CronJob id: the Jobs it owns, newest first, each as a record of the local
+ * backend's shape with the last log_bytes of its Pod's log (logs, logs_cut; log_bytes and
+ * log_truncated when finished). NULL with err (ENOENT: no such CronJob). */
+json_t *kube_cronjob_runs(kube_client *c, const char *ns, const char *id, size_t log_bytes,
+                          hks_error *err);
+
 #endif

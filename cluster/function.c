@@ -101,17 +101,6 @@ int kube_function_delete(kube_client *c, const char *ns, const char *id, unsigne
     return 0;
 }
 
-static long long parse_rfc3339(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
-    if (!end || *end)
-        return -1;
-    time_t t = timegm(&tm);
-    return t < 0 ? -1 : (long long)t;
-}
-
 static void copy_field(char *out, size_t size, const json_t *obj, const char *key)
 {
     const json_t *v = json_object_get(obj, key);
@@ -152,7 +141,7 @@ int kube_function_list(kube_client *c, const char *ns, kube_function_info **out,
         copy_field(f->code_sha256, sizeof(f->code_sha256), annotations, "hks.io/code-sha256");
         char expires[40];
         copy_field(expires, sizeof(expires), annotations, "hks.io/expires-at");
-        f->expires_at = parse_rfc3339(expires);
+        f->expires_at = kube_time_parse(expires);
         f->readiness = kube_kservice_readiness(item, f->url, sizeof(f->url), NULL, 0);
         used++;
     }

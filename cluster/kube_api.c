@@ -368,3 +368,51 @@ int kube_list_watch(kube_client *c, kube_kind kind, const char *ns, const kube_w
             return -1;
     }
 }
+
+/* ---- pods/log ---- */
+
+#define LOG_LIMIT_DEFAULT (1u << 20)
+
+int kube_pod_logs(kube_client *c, const char *ns, const char *pod, const char *container,
+                  unsigned tail_lines, size_t limit_bytes, char **text, size_t *len, hks_error *err)
+{
+    *text = NULL;
+    *len = 0;
+    char what[400], path[PATH_LEN], number[24];
+    describe(what, sizeof(what), "read the log of", KUBE_POD, ns, pod);
+    if (!ns)
+        return kube_fail(err, EINVAL, "%s: no namespace", what);
+    if (build_path(path, sizeof(path), KUBE_POD, ns, pod ? pod : "", what, err) < 0)
+        return -1;
+    if (container && !kube_dns_label(container))
+        return kube_fail(err, EINVAL, "%s: \"%.63s\" is not a container name", what, container);
+    if (limit_bytes == 0 || limit_bytes > KUBE_BODY_MAX)
+        limit_bytes = LOG_LIMIT_DEFAULT;
+    snprintf(number, sizeof(number), "%zu", limit_bytes);
+    size_t n = strlen(path);
+    snprintf(path + n, sizeof(path) - n, "/log");
+    if (add_query(path, sizeof(path), "limitBytes", number) < 0 ||
+        (container && add_query(path, sizeof(path), "container", container) < 0))
+        return kube_fail(err, ENAMETOOLONG, "%s: path too long", what);
+    if (tail_lines) {
+        snprintf(number, sizeof(number), "%u", tail_lines);
+        if (add_query(path, sizeof(path), "tailLines", number) < 0)
+            return kube_fail(err, ENAMETOOLONG, "%s: path too long", what);
+    }
+    kube_request rq = {.method = "GET", .path = path, .accept = "text/plain, */*", .what = what};
+    __attribute__((cleanup(response_done))) kube_response rs = {0};
+    if (kube_send(c, &rq, &rs, err) != 0)
+        return -1;
+    if (rs.status != 200)
+        return kube_fail_reply(err, what, &rs);
+    /* the server honours limitBytes; a reply longer than asked is cut, not trusted */
+    size_t keep = rs.body_len < limit_bytes ? rs.body_len : limit_bytes;
+    *text = malloc(keep + 1);
+    if (!*text)
+        return hks_fail(err, ENOMEM, "%s", what);
+    if (keep)
+        memcpy(*text, rs.body, keep);
+    (*text)[keep] = '\0';
+    *len = keep;
+    return 0;
+}

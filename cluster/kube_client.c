@@ -377,8 +377,9 @@ static int send_once(kube_client *c, CURL *h, const kube_request *rq, const char
     char content_type[128];
     snprintf(content_type, sizeof(content_type), "Content-Type: %s",
              rq->content_type ? rq->content_type : "application/json");
-    const char *lines[] = {"Accept: application/json", auth[0] ? auth : NULL,
-                           rq->body ? content_type : NULL};
+    char accept[128];
+    snprintf(accept, sizeof(accept), "Accept: %s", rq->accept ? rq->accept : "application/json");
+    const char *lines[] = {accept, auth[0] ? auth : NULL, rq->body ? content_type : NULL};
     for (size_t i = 0; i < HKS_ARRAY_LEN(lines); i++) {
         if (!lines[i])
             continue;

@@ -96,6 +96,14 @@ json_t *kube_parse_list(const char *body, size_t len, char *rv, size_t rv_size, 
 int kube_parse_watch_event(const char *line, size_t len, char type[16], json_t **object, char *rv,
                            size_t rv_size, hks_error *err);
 
+/* text (len bytes) into out (size > 0) with control bytes replaced by spaces, cut at size. */
+void kube_copy_printable(char *out, size_t size, const char *text, size_t len);
+
+/* "2024-05-01T10:00:00Z" (the form the API server writes) as unix seconds, -1 for anything else;
+ * and back (-1 when t cannot be written). */
+long long kube_time_parse(const char *s);
+int kube_time_format(long long t, char out[32]);
+
 /* true when s is a DNS-1123 label (lower-case alphanumerics and '-', starting and ending with an
  * alphanumeric, at most 63 bytes). */
 bool kube_dns_label(const char *s);
@@ -113,6 +121,7 @@ typedef struct kube_request {
     const char *method;
     const char *path; /* below the server, with its query */
     const char *content_type;
+    const char *accept; /* NULL: application/json */
     const char *body;
     size_t body_len;
     const char *what; /* "create ServiceAccount fn-1 in namespace p", for errors */
@@ -138,5 +147,70 @@ int kube_send(kube_client *c, const kube_request *rq, kube_response *rs, hks_err
 
 /* err from a reply that is not a success: "<what>: HTTP <status> <reason>: <message>". */
 int kube_fail_reply(hks_error *err, const char *what, const kube_response *rs);
+
+/* ---- the policy, for renderers outside render.c ---- */
+
+/* A new copy of the policy's container securityContext, its Localhost seccomp profile
+ * localhost_profile when that is "<the policy's directory>/<name>.json", else the policy's. */
+json_t *kube_policy_security_context(const kube_policy *p, const char *localhost_profile,
+                                     hks_error *err);
+/* The size-limited emptyDir every container gets, the root filesystem being read-only. */
+const char *kube_policy_tmp_path(const kube_policy *p);
+const char *kube_policy_tmp_size(const kube_policy *p);
+/* function-networkpolicy.yaml as loaded (borrowed). */
+const json_t *kube_policy_network_policy(const kube_policy *p);
+
+/* ---- Kaniko builds (kaniko.c) ---- */
+
+/* kube_kaniko_options with every default filled in. */
+typedef struct kube_kaniko_settings {
+    const char *ns, *image, *secret, *dockerfile, *function_id;
+    unsigned deadline_s, wait_ms, cpu_millis, memory_mb, ephemeral_mb;
+    bool insecure;
+} kube_kaniko_settings;
+
+/* opt (NULL: every default) checked and completed; EINVAL naming the field otherwise. */
+int kube_kaniko_resolve(const kube_kaniko_options *opt, kube_kaniko_settings *s, hks_error *err);
+
+/* The build's ConfigMap (the context as binaryData, immutable) and Pod, both named name in
+ * s->ns. */
+json_t *kube_render_kaniko_context(const kube_kaniko_settings *s, const char *name,
+                                   const void *context, size_t len, hks_error *err);
+json_t *kube_render_kaniko_pod(const kube_kaniko_settings *s, const char *name,
+                               const char *destination, hks_error *err);
+
+typedef enum kube_build_state {
+    KUBE_BUILD_RUNNING,
+    KUBE_BUILD_SUCCEEDED, /* digest set */
+    KUBE_BUILD_FAILED,    /* why says so, errnum ETIMEDOUT (the Pod's deadline) or EIO */
+} kube_build_state;
+
+typedef struct kube_build_outcome {
+    kube_build_state state;
+    int errnum;
+    char digest[72]; /* "sha256:<64 hex>" */
+    char why[1024];  /* printable; a long termination message keeps its end */
+} kube_build_outcome;
+
+/* Where a build Pod (any JSON) stands: the executor's container terminated with exit code 0 and
+ * a termination message that is exactly a sha256 digest (trailing whitespace aside) is success;
+ * a non-zero exit, a Pod past its deadline, a Pod ended without the executor's status, or a wait
+ * that cannot heal (InvalidImageName, CreateContainerConfigError, ...) is failure. */
+void kube_kaniko_outcome(const json_t *pod, kube_build_outcome *out);
+
+/* ---- CronJob runs (cronjob_runs.c) ---- */
+
+/* A run record in the local backend's shape (daemon/cronjob_runs.c) from a Job (any JSON) and
+ * its Pod (NULL when there is none): id (the Job's name), number (its creation time, unix
+ * seconds), cronjob_id, trigger, status (running, succeeded, failed from its Complete/Failed
+ * conditions), scheduled_at, started_at, and once finished reason, finished_at, duration_ms,
+ * exit_code, signal, http_status (a function target's "HTTP <code>" termination message),
+ * peak_memory_bytes, cpu_ms (null: not kept by the kubelet). NULL when the Job has no usable
+ * name. */
+json_t *kube_job_run_record(const json_t *job, const json_t *pod, const char *cronjob_id,
+                            bool function_target);
+
+/* A Job as `kubectl create job NAME --from=cronjob/...` makes it from a stored CronJob. */
+json_t *kube_render_manual_job(const json_t *cronjob, const char *name, hks_error *err);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 int kube_fail(hks_error *err, int errnum, const char *fmt, ...)
 {
@@ -32,8 +33,27 @@ bool kube_dns_label(const char *s)
     return true;
 }
 
-/* text (len bytes) into out with control bytes replaced and the end cut at size. */
-static void copy_printable(char *out, size_t size, const char *text, size_t len)
+long long kube_time_parse(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
+    if (!end || *end)
+        return -1;
+    time_t t = timegm(&tm);
+    return t < 0 ? -1 : (long long)t;
+}
+
+int kube_time_format(long long t, char out[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (t < 0 || !gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return -1;
+    return 0;
+}
+
+void kube_copy_printable(char *out, size_t size, const char *text, size_t len)
 {
     size_t o = 0;
     for (size_t i = 0; i < len && o + 1 < size; i++) {
@@ -71,12 +91,12 @@ void kube_status_summary(long http_status, const char *body, size_t len, char *o
     char detail[600] = "";
     if (status) {
         char r[64], m[512];
-        copy_printable(r, sizeof(r), reason ? reason : "", reason ? strlen(reason) : 0);
-        copy_printable(m, sizeof(m), message ? message : "", message ? strlen(message) : 0);
+        kube_copy_printable(r, sizeof(r), reason ? reason : "", reason ? strlen(reason) : 0);
+        kube_copy_printable(m, sizeof(m), message ? message : "", message ? strlen(message) : 0);
         snprintf(detail, sizeof(detail), "%s%s%s", r, r[0] && m[0] ? ": " : "", m);
     } else if (body && len) {
         size_t shown = len < 200 ? len : 200;
-        copy_printable(detail, sizeof(detail), body, shown);
+        kube_copy_printable(detail, sizeof(detail), body, shown);
     }
     json_decref(status);
     if (detail[0])
@@ -155,7 +175,7 @@ json_t *kube_parse_object(const char *body, size_t len, const char *expect_kind,
     const char *kind = string_at(j, "kind");
     if (expect_kind && (!kind || strcmp(kind, expect_kind) != 0)) {
         char shown[64];
-        copy_printable(shown, sizeof(shown), kind ? kind : "none", kind ? strlen(kind) : 4);
+        kube_copy_printable(shown, sizeof(shown), kind ? kind : "none", kind ? strlen(kind) : 4);
         json_decref(j);
         kube_fail(err, EIO, "a reply of kind %s where %s was expected", shown, expect_kind);
         return NULL;
@@ -321,8 +341,8 @@ kube_readiness kube_kservice_readiness(const json_t *ksvc, char *url, size_t url
     const char *message = string_at(ready, "message");
     if (why && why_size) {
         char r[64], m[400];
-        copy_printable(r, sizeof(r), reason ? reason : "", reason ? strlen(reason) : 0);
-        copy_printable(m, sizeof(m), message ? message : "", message ? strlen(message) : 0);
+        kube_copy_printable(r, sizeof(r), reason ? reason : "", reason ? strlen(reason) : 0);
+        kube_copy_printable(m, sizeof(m), message ? message : "", message ? strlen(message) : 0);
         snprintf(why, why_size, "Ready=%s%s%s%s%s",
                  strcmp(value, "True") == 0    ? "True"
                  : strcmp(value, "False") == 0 ? "False"

@@ -467,3 +467,41 @@ json_t *kube_render_namespace(const kube_policy *p, const char *name, bool build
     }
     return ns;
 }
+
+/* ---- what other renderers take from the policy ---- */
+
+json_t *kube_policy_security_context(const kube_policy *p, const char *localhost_profile,
+                                     hks_error *err)
+{
+    char profile[256];
+    snprintf(profile, sizeof(profile), "%s/%s.json", p->seccomp_dir, p->seccomp_default);
+    /* a template's own profile is kept when it is one of ours: <dir>/<name>.json */
+    size_t dir_len = strlen(p->seccomp_dir), n = localhost_profile ? strlen(localhost_profile) : 0;
+    if (n > dir_len + 6 && strncmp(localhost_profile, p->seccomp_dir, dir_len) == 0 &&
+        localhost_profile[dir_len] == '/' && strcmp(localhost_profile + n - 5, ".json") == 0 &&
+        profile_name_ok(localhost_profile + dir_len + 1, n - dir_len - 6))
+        snprintf(profile, sizeof(profile), "%s", localhost_profile);
+    json_t *sc = json_deep_copy(p->security_context);
+    if (!sc || json_object_set_new(json_object_get(sc, "seccompProfile"), "localhostProfile",
+                                   json_string(profile)) < 0) {
+        json_decref(sc);
+        hks_fail(err, ENOMEM, "render a securityContext");
+        return NULL;
+    }
+    return sc;
+}
+
+const char *kube_policy_tmp_path(const kube_policy *p)
+{
+    return p->tmp_path;
+}
+
+const char *kube_policy_tmp_size(const kube_policy *p)
+{
+    return p->tmp_size;
+}
+
+const json_t *kube_policy_network_policy(const kube_policy *p)
+{
+    return p->network_policy;
+}

@@ -1,6 +1,7 @@
 /* libFuzzer target: what cluster/ parses from outside. The first byte picks the parser (a
  * kubeconfig, a failed reply's Status, an object reply, a list, a watch event line, a Knative
- * Service's readiness, a YAML document), the rest is its input. Whatever is accepted must be
+ * Service's readiness, a YAML document, a Kaniko build Pod's outcome, a CronJob run read from a
+ * Job and its Pod), the rest is its input. Whatever is accepted must be
  * bounded and safe to put into a URL or an error line. */
 #include "cluster/kube_internal.h"
 
@@ -111,13 +112,53 @@ static void fuzz_yaml(const char *in, size_t len)
     json_decref(j);
 }
 
+static void fuzz_build_pod(const char *in, size_t len)
+{
+    json_t *j = json_loadb(in, len, 0, NULL);
+    kube_build_outcome o;
+    kube_kaniko_outcome(j, &o);
+    check_clean(o.why, sizeof(o.why));
+    if (o.state == KUBE_BUILD_SUCCEEDED &&
+        (strlen(o.digest) != 71 || strncmp(o.digest, "sha256:", 7) != 0 ||
+         strspn(o.digest + 7, "0123456789abcdef") != 64))
+        __builtin_trap();
+    if (o.state == KUBE_BUILD_FAILED && o.errnum != EIO && o.errnum != ETIMEDOUT)
+        __builtin_trap();
+    json_decref(j);
+}
+
+/* {"job": ..., "pod": ...}: a run record, whose every field must have the type the API says */
+static void fuzz_run_record(const char *in, size_t len)
+{
+    json_t *j = json_loadb(in, len, 0, NULL);
+    json_t *rec =
+        kube_job_run_record(json_object_get(j, "job"), json_object_get(j, "pod"), "cj-1", len & 1);
+    if (rec) {
+        const char *strings[] = {"id", "cronjob_id", "trigger", "status"};
+        for (size_t i = 0; i < HKS_ARRAY_LEN(strings); i++)
+            if (!json_is_string(json_object_get(rec, strings[i])))
+                __builtin_trap();
+        if (!kube_dns_label(json_string_value(json_object_get(rec, "id"))))
+            __builtin_trap();
+        const json_t *reason = json_object_get(rec, "reason");
+        if (reason)
+            check_clean(json_string_value(reason), 1024);
+        const json_t *http = json_object_get(rec, "http_status");
+        if (http && !json_is_null(http) &&
+            (json_integer_value(http) < 100 || json_integer_value(http) > 999))
+            __builtin_trap();
+    }
+    json_decref(rec);
+    json_decref(j);
+}
+
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
     if (size < 1)
         return 0;
-    void (*const parsers[])(const char *, size_t) = {fuzz_kubeconfig, fuzz_status, fuzz_object,
-                                                     fuzz_list,       fuzz_event,  fuzz_readiness,
-                                                     fuzz_yaml};
+    void (*const parsers[])(const char *, size_t) = {
+        fuzz_kubeconfig, fuzz_status, fuzz_object,    fuzz_list,      fuzz_event,
+        fuzz_readiness,  fuzz_yaml,   fuzz_build_pod, fuzz_run_record};
     /* a NUL-terminated copy, so that nothing can read past the input by relying on one */
     char *in = malloc(size);
     if (!in)

@@ -7,7 +7,9 @@
 // Invalid, 401 Unauthorized). Every object it receives is validated with kubernetes-models and
 // @kubernetes-models/knative; an invalid one gets 422 and is recorded, so tests can assert that
 // nothing invalid was sent. It plays the controllers: a Knative Service becomes Ready with
-// status.address.url, a Pod terminates with a termination message when told to.
+// status.address.url, a Pod terminates with a termination message (or fails its deadline) when
+// told to, a Job gets the status and the Pod (with a log, served by pods/log) of a finished run
+// when told to, and a CronJob's controller creates a scheduled Job when told to.
 //
 // Usage: node fake-apiserver.mjs [--port N] [--tls CERT KEY] [--token T]
 // It prints one JSON line {"port": N, "url": "..."} on stdout once listening.
@@ -61,6 +63,9 @@ const state = {
   tokens: opt.token ? [opt.token] : null,
   knative: { ready: true, delayMs: 50, urlTemplate: "http://{name}.{namespace}.svc.cluster.local", fail: null },
   podMessage: null, // when set, a new Pod terminates at once with this message
+  podExitCode: 0, // ... and this exit code
+  podDeadline: false, // when set, a new Pod fails at once as past its activeDeadlineSeconds
+  podLogs: new Map(), // "<ns>|<name>" -> the log text pods/log serves
   goneAsStatus: false, // answer a too-old watch with HTTP 410 instead of an ERROR event
 };
 
@@ -90,10 +95,12 @@ function parsePath(path) {
     ns = rest[1];
     rest = rest.slice(2);
   }
-  if (rest.length > 2) return null;
+  let sub;
+  if (rest.length === 3 && rest[0] === "pods" && rest[2] === "log") sub = "log";
+  else if (rest.length > 2) return null;
   const resource = `${prefix}/${rest[0]}`;
   if (!RESOURCES[resource]) return null;
-  return { resource, ns, name: rest[1] };
+  return { resource, ns, name: rest[1], sub };
 }
 
 const key = (resource, ns, name) => `${resource}|${ns ?? ""}|${name}`;
@@ -197,8 +204,89 @@ function controllers(resource, object) {
   }
   if (resource === "/api/v1/pods") {
     object.status = { phase: "Pending" };
-    if (state.podMessage !== null) setTimeout(() => terminatePod(object.metadata.namespace, object.metadata.name, 0, state.podMessage), 20);
+    const { namespace, name } = object.metadata;
+    if (state.podDeadline) setTimeout(() => deadlinePod(namespace, name), 20);
+    else if (state.podMessage !== null) setTimeout(() => terminatePod(namespace, name, state.podExitCode, state.podMessage), 20);
   }
+  if (resource === "/apis/batch/v1/jobs") object.status = { active: 1, startTime: now() };
+}
+
+const now = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
+
+// What the kubelet does to a Pod past its activeDeadlineSeconds.
+function deadlinePod(namespace, name) {
+  const cur = state.objects.get(key("/api/v1/pods", namespace, name));
+  if (!cur) return false;
+  cur.status = { phase: "Failed", reason: "DeadlineExceeded",
+    message: `Pod was active on the node longer than the specified deadline` };
+  store("/api/v1/pods", cur, "MODIFIED");
+  return true;
+}
+
+// A Job's run ended as the Job controller reports it, with the Pod that ran (labelled as the Job
+// controller labels them) and its log.
+function finishJob(namespace, name, { succeeded = true, exit_code, log = "", reason, message } = {}) {
+  const jobKey = key("/apis/batch/v1/jobs", namespace, name);
+  const job = state.objects.get(jobKey);
+  if (!job) return false;
+  const code = exit_code ?? (succeeded ? 0 : 1);
+  const start = job.status?.startTime ?? now();
+  const podSpec = structuredClone(job.spec.template.spec);
+  const podName = `${name}-${crypto.randomBytes(3).toString("hex").slice(0, 5)}`;
+  const pod = {
+    apiVersion: "v1", kind: "Pod",
+    metadata: { name: podName, namespace, uid: crypto.randomUUID(), creationTimestamp: start, generation: 1,
+      labels: { ...(job.spec.template.metadata?.labels ?? {}), "job-name": name, "batch.kubernetes.io/job-name": name,
+        "controller-uid": job.metadata.uid, "batch.kubernetes.io/controller-uid": job.metadata.uid },
+      ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name, uid: job.metadata.uid, controller: true, blockOwnerDeletion: true }] },
+    spec: podSpec,
+  };
+  const problem = validate(RESOURCES["/api/v1/pods"], pod);
+  if (problem) throw new Error(`the Job's pod template makes an invalid Pod: ${problem}`);
+  const cname = podSpec.containers[0].name;
+  pod.status = { phase: code === 0 ? "Succeeded" : "Failed", startTime: start,
+    containerStatuses: [{ name: cname, ready: false, restartCount: 0, image: podSpec.containers[0].image, imageID: "",
+      state: { terminated: { exitCode: code, reason: code === 0 ? "Completed" : "Error", startedAt: start, finishedAt: now(), ...(message ? { message } : {}) } } }] };
+  store("/api/v1/pods", pod, "ADDED");
+  state.podLogs.set(`${namespace}|${podName}`, log);
+  const end = now();
+  job.status = succeeded
+    ? { startTime: start, completionTime: end, succeeded: 1, ready: 0, terminating: 0,
+        conditions: [{ type: "SuccessCriteriaMet", status: "True", lastProbeTime: end, lastTransitionTime: end },
+          { type: "Complete", status: "True", lastProbeTime: end, lastTransitionTime: end }] }
+    : { startTime: start, failed: 1, ready: 0, terminating: 0,
+        conditions: [{ type: "FailureTarget", status: "True", lastProbeTime: end, lastTransitionTime: end, reason: reason ?? "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" },
+          { type: "Failed", status: "True", lastProbeTime: end, lastTransitionTime: end, reason: reason ?? "BackoffLimitExceeded",
+            message: reason === "DeadlineExceeded" ? "Job was active longer than specified deadline" : "Job has reached the specified backoff limit" }] };
+  store("/apis/batch/v1/jobs", job, "MODIFIED");
+  return true;
+}
+
+// The CronJob controller's part at a schedule time: a Job from the jobTemplate, named after the
+// scheduled minute, owned by the CronJob, with the scheduled-timestamp annotation.
+function scheduleCronJob(namespace, name, scheduledTime) {
+  const cj = state.objects.get(key("/apis/batch/v1/cronjobs", namespace, name));
+  if (!cj) return null;
+  const t = scheduledTime ? new Date(scheduledTime) : new Date();
+  const minutes = Math.floor(t.getTime() / 60000);
+  const tmpl = cj.spec.jobTemplate;
+  const job = {
+    apiVersion: "batch/v1", kind: "Job",
+    metadata: { name: `${name}-${minutes}`, namespace, labels: { ...(tmpl.metadata?.labels ?? {}) },
+      annotations: { ...(tmpl.metadata?.annotations ?? {}), "batch.kubernetes.io/cronjob-scheduled-timestamp": t.toISOString().replace(/\.\d+Z$/, "Z") },
+      ownerReferences: [{ apiVersion: "batch/v1", kind: "CronJob", name, uid: cj.metadata.uid, controller: true, blockOwnerDeletion: true }] },
+    spec: structuredClone(tmpl.spec),
+  };
+  const problem = validate(RESOURCES["/apis/batch/v1/jobs"], job);
+  if (problem) throw new Error(`the CronJob's jobTemplate makes an invalid Job: ${problem}`);
+  if (state.objects.has(key("/apis/batch/v1/jobs", namespace, job.metadata.name))) return null;
+  Object.assign(job.metadata, { uid: crypto.randomUUID(), creationTimestamp: now(), generation: 1 });
+  controllers("/apis/batch/v1/jobs", job);
+  store("/apis/batch/v1/jobs", job, "ADDED");
+  cj.status = { ...(cj.status ?? {}), lastScheduleTime: job.metadata.annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"],
+    active: [{ apiVersion: "batch/v1", kind: "Job", name: job.metadata.name, namespace, uid: job.metadata.uid }] };
+  store("/apis/batch/v1/cronjobs", cj, "MODIFIED");
+  return job;
 }
 
 function terminatePod(namespace, name, exitCode, message) {
@@ -263,6 +351,36 @@ function watch(req, res, info, resource, ns, labelSel, fieldSel, query) {
   void info;
 }
 
+// The garbage collector's part: what the deleted object owned goes too (dependents of dependents
+// as well), as with propagationPolicy Background.
+function collectGarbage(uid) {
+  for (const [k, obj] of [...state.objects]) {
+    if (!(obj.metadata.ownerReferences ?? []).some((r) => r.uid === uid)) continue;
+    state.objects.delete(k);
+    obj.metadata.resourceVersion = String(++state.rv);
+    emit("DELETED", k.split("|")[0], obj);
+    collectGarbage(obj.metadata.uid);
+  }
+}
+
+// GET pods/NAME/log: text/plain, limitBytes keeps the first bytes, tailLines the last lines.
+function podLog(req, res, url, ns, name) {
+  state.requests.push({ method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), body: null });
+  if (req.method !== "GET") return sendStatus(res, 405, "MethodNotAllowed", `${req.method} is not allowed here`);
+  if (!state.objects.has(key("/api/v1/pods", ns, name))) return sendStatus(res, 404, "NotFound", `pods "${name}" not found`, { name, kind: "Pod" });
+  let text = state.podLogs.get(`${ns}|${name}`) ?? "";
+  const tail = url.searchParams.get("tailLines");
+  if (tail !== null) {
+    const lines = text.split(/(?<=\n)/);
+    text = lines.slice(Math.max(0, lines.length - Number(tail))).join("");
+  }
+  let buf = Buffer.from(text, "utf8");
+  const limit = url.searchParams.get("limitBytes");
+  if (limit !== null) buf = buf.subarray(0, Number(limit));
+  res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": buf.length });
+  res.end(buf);
+}
+
 function mergePatch(target, patch) {
   if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return patch;
   const out = typeof target === "object" && target !== null && !Array.isArray(target) ? { ...target } : {};
@@ -279,6 +397,7 @@ async function handleApi(req, res, url) {
   const { resource, name } = route;
   const info = RESOURCES[resource];
   const ns = info.namespaced ? route.ns : undefined;
+  if (route.sub === "log") return podLog(req, res, url, ns, name);
   const what = `${info.kind.toLowerCase()}s${name ? ` "${name}"` : ""}`;
   let body = null;
   const raw = await readBody(req);
@@ -335,6 +454,7 @@ async function handleApi(req, res, url) {
     state.objects.delete(k);
     cur.metadata.resourceVersion = String(++state.rv);
     emit("DELETED", resource, cur);
+    if (policy !== "Orphan") collectGarbage(cur.metadata.uid);
     return send(res, 200, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { name, kind: info.kind, uid: cur.metadata.uid } });
   }
   if (req.method === "PUT" || req.method === "PATCH") {
@@ -371,7 +491,11 @@ async function handleApi(req, res, url) {
 // {method, path (a prefix), status (0: never answer), times, delay_ms, body (sent as is)}, /_fake/token {token} (the accepted token: older ones
 // get 401), /_fake/compact (every resourceVersion so far is too old to watch from),
 // /_fake/knative {ready, delay_ms, url, fail}, /_fake/pod {namespace, name, exit_code, message}
-// or {message} (every new Pod terminates with it), /_fake/config {gone_as_status}, /_fake/reset.
+// or {message, exit_code} (every new Pod terminates with it; message null: none does) or
+// {deadline: true} (every new Pod fails as past its deadline), /_fake/job {namespace, name,
+// succeeded, exit_code, log, reason, message} (the Job's run ended), /_fake/cronjob-run
+// {namespace, name, scheduled_time} (the CronJob controller starts a scheduled Job),
+// /_fake/config {gone_as_status}, /_fake/reset.
 async function handleFake(req, res, url) {
   const what = url.pathname.slice("/_fake/".length);
   const raw = await readBody(req);
@@ -400,7 +524,15 @@ async function handleFake(req, res, url) {
     case "POST pod":
       if (body.name) return send(res, terminatePod(body.namespace, body.name, body.exit_code ?? 0, body.message ?? "") ? 200 : 404, {});
       state.podMessage = body.message ?? null;
+      state.podExitCode = body.exit_code ?? 0;
+      state.podDeadline = !!body.deadline;
       return send(res, 200, {});
+    case "POST job":
+      return send(res, finishJob(body.namespace, body.name, body) ? 200 : 404, {});
+    case "POST cronjob-run": {
+      const job = scheduleCronJob(body.namespace, body.name, body.scheduled_time);
+      return send(res, job ? 200 : 404, job ?? {});
+    }
     case "POST config": if ("gone_as_status" in body) state.goneAsStatus = !!body.gone_as_status; return send(res, 200, {});
     case "POST reset":
       state.invalid = []; state.requests = []; state.faults = [];

@@ -14,6 +14,15 @@
  *     render POLICY_DIR FUNCTION_FILE       the function's three objects
  *     namespace POLICY_DIR NAME functions|builds
  *     fn-apply POLICY_DIR FUNCTION_FILE | fn-wait NS ID TIMEOUT_MS | fn-delete NS ID | fn-list NS
+ *     pod-logs NS POD [TAIL_LINES [LIMIT_BYTES]]  {"log": text}
+ *     kaniko-build POLICY_DIR|- CONTEXT_FILE DESTINATION [OPTIONS_FILE]   {"digest": ...}
+ *     kaniko-render OPTIONS_FILE|- NAME DESTINATION CONTEXT_FILE  the ConfigMap and the Pod
+ *     kaniko-reap NS|- OLDER_THAN_S
+ *     cj-render POLICY_DIR CRONJOB_FILE KSVC_FILE | cj-apply POLICY_DIR CRONJOB_FILE
+ *     cj-delete NS ID | cj-trigger NS ID | cj-runs NS ID LOG_BYTES
+ * OPTIONS_FILE: {"ns", "executor_image", "registry_secret", "dockerfile", "function_id",
+ * "deadline_s", "wait_ms", "cpu_millis", "memory_mb", "ephemeral_mb", "insecure_registry"};
+ * CRONJOB_FILE: {"id", "project", "owner", "definition", "curl_image", "ttl_after_finished_s"}.
  */
 #include "cluster/kube_internal.h"
 
@@ -141,8 +150,192 @@ static int function_arg(const json_t *doc, kube_function *fn, const char ***env,
     return 0;
 }
 
+/* The bytes of a file, malloc'd. */
+static char *read_bytes(const char *path, size_t *len, hks_error *err)
+{
+    cleanup_file FILE *f = fopen(path, "re");
+    if (!f) {
+        hks_fail(err, errno, "%s", path);
+        return NULL;
+    }
+    size_t cap = 8u << 20;
+    char *buf = malloc(cap);
+    *len = buf ? fread(buf, 1, cap, f) : 0;
+    if (!buf)
+        hks_fail(err, ENOMEM, "%s", path);
+    return buf;
+}
+
+static const char *opt_string(const json_t *doc, const char *key)
+{
+    return json_string_value(json_object_get(doc, key));
+}
+
+static unsigned opt_uint(const json_t *doc, const char *key)
+{
+    return (unsigned)json_integer_value(json_object_get(doc, key));
+}
+
+/* kaniko options from a JSON document (strings point into it). */
+static void kaniko_options_arg(const json_t *doc, kube_kaniko_options *o)
+{
+    *o = (kube_kaniko_options){.ns = opt_string(doc, "ns"),
+                               .executor_image = opt_string(doc, "executor_image"),
+                               .registry_secret = opt_string(doc, "registry_secret"),
+                               .dockerfile = opt_string(doc, "dockerfile"),
+                               .function_id = opt_string(doc, "function_id"),
+                               .deadline_s = opt_uint(doc, "deadline_s"),
+                               .wait_ms = opt_uint(doc, "wait_ms"),
+                               .cpu_millis = opt_uint(doc, "cpu_millis"),
+                               .memory_mb = opt_uint(doc, "memory_mb"),
+                               .ephemeral_mb = opt_uint(doc, "ephemeral_mb"),
+                               .insecure_registry =
+                                   json_is_true(json_object_get(doc, "insecure_registry"))};
+}
+
+static void cronjob_arg(const json_t *doc, kube_cronjob *cj)
+{
+    *cj = (kube_cronjob){.id = opt_string(doc, "id"),
+                         .project = opt_string(doc, "project"),
+                         .owner = opt_string(doc, "owner"),
+                         .definition = json_object_get(doc, "definition"),
+                         .curl_image = opt_string(doc, "curl_image"),
+                         .ttl_after_finished_s = opt_uint(doc, "ttl_after_finished_s")};
+}
+
+/* Commands on builds, CronJobs and logs. 1: not one of them. */
+static int run_more(kube_client *c, int argc, char **argv, hks_error *err)
+{
+    const char *cmd = argv[0];
+    if (strcmp(cmd, "pod-logs") == 0 && argc >= 3 && argc <= 5) {
+        char *text = NULL;
+        size_t len = 0;
+        if (kube_pod_logs(c, argv[1], argv[2], NULL,
+                          argc >= 4 ? (unsigned)strtoul(argv[3], NULL, 10) : 0,
+                          argc == 5 ? strtoul(argv[4], NULL, 10) : 0, &text, &len, err) < 0)
+            return -1;
+        json_t *out = json_pack("{s:s%}", "log", text, len);
+        free(text);
+        return print(out ? out : json_pack("{s:s}", "log", "<not UTF-8>"));
+    }
+    if (strcmp(cmd, "kaniko-build") == 0 && (argc == 4 || argc == 5)) {
+        kube_policy *p = NULL;
+        if (strcmp(argv[1], "-") != 0 && kube_policy_load(argv[1], &p, err) < 0)
+            return -1;
+        json_t *doc = argc == 5 ? read_doc(argv[4], err) : json_object();
+        size_t len = 0;
+        char *context = doc ? read_bytes(argv[2], &len, err) : NULL;
+        int rc = -1;
+        if (context) {
+            kube_kaniko_options o;
+            kaniko_options_arg(doc, &o);
+            char digest[72];
+            rc = kube_kaniko_build(c, p, &o, context, len, argv[3], digest, err);
+            if (rc == 0)
+                print(json_pack("{s:s}", "digest", digest));
+            else if (digest[0])
+                fprintf(stderr, "kube-probe: pushed %s\n", digest);
+        }
+        free(context);
+        json_decref(doc);
+        kube_policy_free(p);
+        return rc;
+    }
+    if (strcmp(cmd, "kaniko-reap") == 0 && argc == 3) {
+        unsigned deleted = 0;
+        if (kube_kaniko_reap(c, ns_arg(argv[1]), strtoll(argv[2], NULL, 10), &deleted, err) < 0)
+            return -1;
+        return print(json_pack("{s:i}", "deleted", (int)deleted));
+    }
+    if (strcmp(cmd, "cj-apply") == 0 && argc == 3) {
+        kube_policy *p = NULL;
+        if (kube_policy_load(argv[1], &p, err) < 0)
+            return -1;
+        json_t *doc = read_doc(argv[2], err);
+        kube_cronjob cj;
+        int rc = -1;
+        if (doc) {
+            cronjob_arg(doc, &cj);
+            rc = kube_cronjob_apply(c, p, &cj, err);
+        }
+        if (rc == 0)
+            print(json_pack("{s:s}", "applied", cj.id));
+        json_decref(doc);
+        kube_policy_free(p);
+        return rc;
+    }
+    if (strcmp(cmd, "cj-delete") == 0 && argc == 3) {
+        unsigned deleted = 0;
+        if (kube_cronjob_delete(c, argv[1], argv[2], &deleted, err) < 0)
+            return -1;
+        return print(json_pack("{s:i}", "deleted", (int)deleted));
+    }
+    if (strcmp(cmd, "cj-trigger") == 0 && argc == 3) {
+        json_t *run = kube_cronjob_trigger(c, argv[1], argv[2], err);
+        return run ? print(run) : -1;
+    }
+    if (strcmp(cmd, "cj-runs") == 0 && argc == 4) {
+        json_t *runs = kube_cronjob_runs(c, argv[1], argv[2], strtoul(argv[3], NULL, 10), err);
+        return runs ? print(json_pack("{s:o}", "runs", runs)) : -1;
+    }
+    return 1;
+}
+
+/* Renderers without a client. 1: not one of them. */
+static int render_more(int argc, char **argv, hks_error *err)
+{
+    if (strcmp(argv[0], "kaniko-render") == 0 && argc == 5) {
+        json_t *doc = strcmp(argv[1], "-") == 0 ? json_object() : read_doc(argv[1], err);
+        size_t len = 0;
+        char *context = doc ? read_bytes(argv[4], &len, err) : NULL;
+        kube_kaniko_options o;
+        kube_kaniko_settings s;
+        int rc = -1;
+        if (context) {
+            kaniko_options_arg(doc, &o);
+            if (kube_kaniko_resolve(&o, &s, err) == 0) {
+                json_t *cm = kube_render_kaniko_context(&s, argv[2], context, len, err);
+                json_t *pod = cm ? kube_render_kaniko_pod(&s, argv[2], argv[3], err) : NULL;
+                if (pod)
+                    rc = print(json_pack("{s:o, s:o}", "configMap", cm, "pod", pod));
+                else
+                    json_decref(cm);
+            }
+        }
+        free(context);
+        json_decref(doc);
+        return rc;
+    }
+    if (strcmp(argv[0], "cj-render") == 0 && argc == 4) {
+        kube_policy *p = NULL;
+        if (kube_policy_load(argv[1], &p, err) < 0)
+            return -1;
+        json_t *doc = read_doc(argv[2], err);
+        json_t *ksvc = doc ? read_doc(argv[3], err) : NULL;
+        int rc = -1;
+        if (ksvc) {
+            kube_cronjob cj;
+            cronjob_arg(doc, &cj);
+            json_t *obj = kube_render_cronjob(p, &cj, ksvc, err);
+            json_t *np = obj ? kube_render_cronjob_network_policy(p, &cj, err) : NULL;
+            if (np)
+                rc = print(json_pack("{s:o, s:o}", "cronJob", obj, "networkPolicy", np));
+            else
+                json_decref(obj);
+        }
+        json_decref(doc);
+        json_decref(ksvc);
+        kube_policy_free(p);
+        return rc;
+    }
+    return 1;
+}
+
 static int run(kube_client *c, int argc, char **argv, hks_error *err)
 {
+    int more = run_more(c, argc, argv, err);
+    if (more <= 0)
+        return more;
     const char *cmd = argv[0];
     kube_kind kind = KUBE_NAMESPACE;
     if (strcmp(cmd, "info") == 0)
@@ -331,6 +524,9 @@ int main(int argc, char **argv)
         return fail(&err);
     }
     const char *cmd = argv[i];
+    int rendered = render_more(argc - i, argv + i, &err);
+    if (rendered <= 0)
+        return rendered < 0 ? fail(&err) : 0;
     if (strcmp(cmd, "render") == 0 || strcmp(cmd, "namespace") == 0)
         return run_render(argc - i, argv + i, NULL, &err) < 0 ? fail(&err) : 0;
     kube_client *c = NULL;
