@@ -23,31 +23,9 @@ static const char *string_at(const json_t *obj, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-/* s with every '$' doubled: the kubelet expands $(VAR) in command, args and env values, and
- * "$$" is its escape, so what the definition says is what runs, as on the local backend. */
-static json_t *literal(const char *s)
-{
-    size_t n = strlen(s), dollars = 0;
-    for (size_t i = 0; i < n; i++)
-        dollars += s[i] == '$';
-    char *out = malloc(n + dollars + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        out[o++] = s[i];
-        if (s[i] == '$')
-            out[o++] = '$';
-    }
-    out[o] = '\0';
-    json_t *j = json_string(out);
-    free(out);
-    return j;
-}
-
 static int append_literal(json_t *list, const char *s)
 {
-    json_t *j = s ? literal(s) : NULL;
+    json_t *j = s ? kube_literal(s) : NULL;
     return j ? json_array_append_new(list, j) : -1;
 }
 
@@ -180,7 +158,7 @@ static json_t *task_env(const json_t *task, const json_t *template_env)
     }
     qsort(names, k, sizeof(*names), by_name);
     for (size_t i = 0; i < k; i++) {
-        json_t *v = literal(json_string_value(json_object_get(env, names[i])));
+        json_t *v = kube_literal(json_string_value(json_object_get(env, names[i])));
         if (!v || json_array_append_new(
                       list, json_pack("{s:s, s:o}", "name", names[i], "value", v)) < 0) {
             free(names);

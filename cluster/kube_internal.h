@@ -102,6 +102,9 @@ void kube_copy_printable(char *out, size_t size, const char *text, size_t len);
 /* "2024-05-01T10:00:00Z" (the form the API server writes) as unix seconds, -1 for anything else;
  * and back (-1 when t cannot be written). */
 long long kube_time_parse(const char *s);
+/* s with every '$' doubled, as a JSON string: the kubelet expands $(VAR) in command, args and env
+ * values, and "$$" is its escape, so what hksd was given is what runs (as on the local backend). */
+json_t *kube_literal(const char *s);
 int kube_time_format(long long t, char out[32]);
 
 /* true when s is a DNS-1123 label (lower-case alphanumerics and '-', starting and ending with an

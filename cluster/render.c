@@ -346,6 +346,26 @@ json_t *kube_render_network_policy(const kube_policy *p, const kube_function *fn
 }
 
 /* env of fn as a container's env list. */
+json_t *kube_literal(const char *s)
+{
+    size_t n = strlen(s), dollars = 0;
+    for (size_t i = 0; i < n; i++)
+        dollars += s[i] == '$';
+    char *out = malloc(n + dollars + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[o++] = s[i];
+        if (s[i] == '$')
+            out[o++] = '$';
+    }
+    out[o] = '\0';
+    json_t *j = json_string(out);
+    free(out);
+    return j;
+}
+
 static json_t *render_env(const kube_function *fn, hks_error *err)
 {
     static const char *const reserved[] = {"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION"};
@@ -359,7 +379,7 @@ static json_t *render_env(const kube_function *fn, hks_error *err)
                  (kv[k] >= '0' && kv[k] <= '9') || kv[k] == '_';
         for (size_t r = 0; ok && r < HKS_ARRAY_LEN(reserved); r++)
             ok = !(strlen(reserved[r]) == n && strncmp(kv, reserved[r], n) == 0);
-        json_t *value = ok ? json_string(kv + n + 1) : NULL;
+        json_t *value = ok ? kube_literal(kv + n + 1) : NULL;
         if (!value) {
             json_decref(list);
             kube_fail(err, EINVAL,

@@ -7,7 +7,7 @@
 
 #include "cluster/kube_internal.h"
 
-static const char *const env[] = {"GREETING=hi", "EMPTY=", NULL};
+static const char *const env[] = {"GREETING=hi", "EMPTY=", "PRICE=$(HOME) $5", NULL};
 
 static kube_function function(void)
 {
@@ -113,7 +113,9 @@ static void test_kservice(void **state)
     assert_json(c, "ports", "[{\"name\": \"http1\", \"containerPort\": 8080}]");
     assert_json(
         c, "env",
-        "[{\"name\": \"GREETING\", \"value\": \"hi\"}, {\"name\": \"EMPTY\", \"value\": \"\"}]");
+        "[{\"name\": \"GREETING\", \"value\": \"hi\"}, {\"name\": \"EMPTY\", \"value\": \"\"},"
+        /* the kubelet would expand $(HOME): "$$" keeps the value as given */
+        " {\"name\": \"PRICE\", \"value\": \"$$(HOME) $$5\"}]");
     assert_json(c, "resources",
                 "{\"limits\": {\"memory\": \"256Mi\", \"cpu\": \"500m\"},"
                 " \"requests\": {\"memory\": \"256Mi\", \"cpu\": \"500m\"}}");
