@@ -491,6 +491,8 @@ static const config_opt config_opts[] = {
      FIELD(kube_ready_timeout_s), 1, 3600, NULL},
     {"kubernetes", "reap_interval_s", "HKSD_KUBE_REAP_INTERVAL", OPT_SECONDS, STORE_UNSIGNED,
      FIELD(kube_reap_interval_s), 1, 3600, NULL},
+    {"kubernetes", "request_timeout_s", NULL, OPT_SECONDS, STORE_UNSIGNED,
+     FIELD(kube_request_timeout_s), 1, 600, NULL},
     {NULL, "log_level", "HKSD_LOG_LEVEL", OPT_CHOICE, STORE_CHARS, FIELD(log_level), 0, 0,
      log_levels},
 };
@@ -577,6 +579,7 @@ void hksd_config_defaults(hksd_config *cfg, const char *root)
     snprintf(cfg->kube_repository, sizeof(cfg->kube_repository), "%s", "hks/functions");
     cfg->kube_ready_timeout_s = 120;
     cfg->kube_reap_interval_s = 10;
+    cfg->kube_request_timeout_s = 30;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "%s", "info");
 }
 
@@ -1021,7 +1024,8 @@ json_t *hksd_config_to_json(const hksd_config *cfg)
     /* unset ones are left out: "" is not a value the file takes */
 #define UNSET_NULL(s) ((s)[0] ? (s) : NULL)
     json_t *kube = json_pack(
-        "{s:s*, s:s*, s:b, s:s, s:s*, s:s, s:b, s:s*, s:s*, s:s*, s:s*, s:I, s:I}", "kubeconfig",
+        "{s:s*, s:s*, s:b, s:s, s:s*, s:s, s:b, s:s*, s:s*, s:s*, s:s*, s:I, s:I, s:I}",
+        "kubeconfig",
         UNSET_NULL(cfg->kube_kubeconfig), "context", UNSET_NULL(cfg->kube_context), "in_cluster",
         cfg->kube_in_cluster, "namespace", cfg->kube_namespace, "registry",
         UNSET_NULL(cfg->kube_registry), "repository_prefix", cfg->kube_repository,
@@ -1029,7 +1033,8 @@ json_t *hksd_config_to_json(const hksd_config *cfg)
         UNSET_NULL(cfg->kube_registry_ca), "docker_config", UNSET_NULL(cfg->kube_docker_config),
         "base_layout_python", UNSET_NULL(cfg->kube_base_python), "base_layout_node",
         UNSET_NULL(cfg->kube_base_node), "ready_timeout_s", (json_int_t)cfg->kube_ready_timeout_s,
-        "reap_interval_s", (json_int_t)cfg->kube_reap_interval_s);
+        "reap_interval_s", (json_int_t)cfg->kube_reap_interval_s, "request_timeout_s",
+        (json_int_t)cfg->kube_request_timeout_s);
 #undef UNSET_NULL
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}",
                      "listen", listen, "state_dir", cfg->state_dir, "root", cfg->root,

@@ -95,6 +95,7 @@ typedef struct hksd_config {
     char kube_base_node[PATH_MAX];      /* "": that runtime cannot be deployed */
     unsigned kube_ready_timeout_s;      /* 120: a deploy not Ready by then fails */
     unsigned kube_reap_interval_s;      /* 10: how often the reaper lists the cluster */
+    unsigned kube_request_timeout_s;    /* 30: each API request's total time */
 } hksd_config;
 
 /* The defaults, for a checkout or installation at root (NULL: "."). */
@@ -114,7 +115,8 @@ void hksd_config_defaults(hksd_config *cfg, const char *root);
  *    "kubernetes":{"kubeconfig":S,"context":S,"in_cluster":false,"namespace":"{project}",
  *                  "registry":S,"repository_prefix":"hks/functions","registry_insecure":false,
  *                  "registry_ca_file":S,"docker_config":S,"base_layout_python":S,
- *                  "base_layout_node":S,"ready_timeout_s":120,"reap_interval_s":10},
+ *                  "base_layout_node":S,"ready_timeout_s":120,"reap_interval_s":10,
+ *                  "request_timeout_s":30},
  *    "log_level":"info","_comment":S}
  * max_body_bytes also takes a size ("32M"), *_s a duration ("1h", whole seconds). Duplicate and
  * unknown keys are refused, types and ranges checked; err names the file and the field. Changing

@@ -402,6 +402,7 @@ int kb_start(kb_backend *kb, hksd *d, const hksd_config *cfg, hks_error *err)
         .kubeconfig = cfg->kube_kubeconfig[0] ? cfg->kube_kubeconfig : NULL,
         .context = cfg->kube_context[0] ? cfg->kube_context : NULL,
         .in_cluster = cfg->kube_in_cluster,
+        .timeout_ms = cfg->kube_request_timeout_s * 1000,
     };
     if (kube_client_new(&opt, &kb->client, err) < 0)
         return hks_wrap(err, "kubernetes backend: the cluster");
