@@ -8,6 +8,11 @@ by kill -9 undone at the next start; two hksd ("two nodes") reaping the same fun
 failures (500, 429, never Ready, Knative Ready=False) answered clearly with nothing left behind.
 
 Needs `make kube-deps` (tests/kube/node_modules); skips without it or without docker-registry.
+
+`make e2e-cluster` runs the same suite against a real cluster (HKS_E2E_CLUSTER=1, KUBECONFIG):
+there Knative, the registry (HKS_E2E_REGISTRY) and the base images (HKS_E2E_BASE_PYTHON,
+HKS_E2E_BASE_NODE: OCI image layouts) are real, objects are read with build/kube-probe, and the
+tests that need the fake's fault controls are skipped. See docs/operations.md.
 """
 
 import json
@@ -20,17 +25,28 @@ import tempfile
 import threading
 import time
 
+import subprocess
+
 import pytest
 
 from hksd_process import Daemon
-from kube_fixture import FakeKube, NODE_MODULES
+from kube_fixture import FakeKube, NODE_MODULES, PROBE
 from knative_fixture import KnativePlayer
 from registry_fixture import REGISTRY_BIN, Registry, make_layout
 
-pytestmark = [
-    pytest.mark.skipif(not NODE_MODULES.exists(), reason="make kube-deps (tests/kube/node_modules)"),
-    pytest.mark.skipif(not os.path.exists(REGISTRY_BIN), reason="docker-registry not installed"),
-]
+E2E = os.environ.get("HKS_E2E_CLUSTER") == "1"
+E2E_NEEDS = ("KUBECONFIG", "HKS_E2E_REGISTRY", "HKS_E2E_BASE_PYTHON", "HKS_E2E_BASE_NODE")
+
+if E2E:
+    pytestmark = [pytest.mark.skipif(
+        any(not os.environ.get(v) for v in E2E_NEEDS) or not PROBE.exists(),
+        reason="a real cluster needs " + ", ".join(E2E_NEEDS) + " and build/kube-probe")]
+else:
+    pytestmark = [
+        pytest.mark.skipif(not NODE_MODULES.exists(), reason="make kube-deps (tests/kube/node_modules)"),
+        pytest.mark.skipif(not os.path.exists(REGISTRY_BIN), reason="docker-registry not installed"),
+    ]
+fake_only = pytest.mark.skipif(E2E, reason="needs the fake API server's controls")
 
 PY_ECHO = (
     "import json, os\n\n"
@@ -63,6 +79,9 @@ SCOPES = "functions:deploy functions:invoke functions:delete functions:read"
 
 class Cluster:
     """The fake API server, the registry, the Knative player and what hksd needs to use them."""
+
+    real = False
+    namespace_rule = "{project}"
 
     def __init__(self, workdir):
         self.workdir = pathlib.Path(workdir)
@@ -99,8 +118,50 @@ class Cluster:
         self.fake.stop()
 
 
+class RealCluster:
+    """A real cluster (make e2e-cluster): Knative, the registry and the bases are the operator's."""
+
+    real = True
+    player = None
+    namespace_rule = os.environ.get("HKS_E2E_NAMESPACE", "hks-e2e-{project}")
+
+    def __init__(self):
+        self.kubeconfig = os.environ["KUBECONFIG"].split(":")[0]
+
+    def config(self, **kube):
+        settings = {"kubeconfig": self.kubeconfig, "registry": os.environ["HKS_E2E_REGISTRY"],
+                    "registry_insecure": os.environ.get("HKS_E2E_REGISTRY_INSECURE") == "1",
+                    "base_layout_python": os.environ["HKS_E2E_BASE_PYTHON"],
+                    "base_layout_node": os.environ["HKS_E2E_BASE_NODE"],
+                    "namespace": self.namespace_rule, "ready_timeout_s": 300,
+                    "reap_interval_s": 2}
+        settings.update(kube)
+        return {"backend": "kubernetes", "kubernetes": settings}
+
+    def objects(self, function_id=None):
+        selector = "app.kubernetes.io/managed-by=hksd"
+        if function_id:
+            selector += ",hks.io/function=" + function_id
+        out = []
+        for kind in ("ksvc", "serviceaccounts", "networkpolicies"):
+            p = subprocess.run([str(PROBE), "--kubeconfig", self.kubeconfig, "list", kind, "-",
+                                selector], capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0, p.stdout + p.stderr
+            out += json.loads(p.stdout.splitlines()[0])["items"]
+        return out
+
+    def kinds(self, function_id):
+        return sorted(o["kind"] for o in self.objects(function_id))
+
+    def stop(self):
+        pass
+
+
 @pytest.fixture(scope="module")
 def cluster():
+    if E2E:
+        yield RealCluster()
+        return
     d = tempfile.mkdtemp(prefix="hks-kbackend-")
     c = Cluster(d)
     yield c
@@ -111,11 +172,18 @@ def cluster():
 @pytest.fixture(autouse=True)
 def no_invalid_objects(cluster):
     """Every test: nothing hksd sent was invalid (kubernetes-models), the player ran clean."""
+    if cluster.real:
+        yield
+        return
     cluster.fake.control("POST", "reset")
     cluster.player.hold.clear()
     yield
     assert cluster.fake.invalid() == []
     assert cluster.player.errors == []
+
+
+def namespace_of(cluster, project):
+    return cluster.namespace_rule.replace("{project}", project)
 
 
 def start(cluster, state=None, **kube):
@@ -173,15 +241,17 @@ def test_deploy_invoke_restart_expire_every_object_gone(cluster):
     assert status == 201, rec
     fid = rec["id"]
     assert ID_RE.match(fid)
-    inst = cluster.player.instance(fid)
-    assert inst, "the player started no instance"
+    inst = cluster.player.instance(fid) if cluster.player else None
+    assert inst or cluster.real, "the player started no instance"
     assert rec["status"] == "ready" and rec["backend"] == "kubernetes"
-    assert rec["knative_url"] == inst["url"]
     assert rec["url"].endswith(f"/fn/{fid}/")
-    assert re.fullmatch(re.escape(cluster.registry.host) + r"/hks/functions/p1@sha256:[0-9a-f]{64}",
+    registry = cluster.config()["kubernetes"]["registry"]
+    assert re.fullmatch(re.escape(registry) + r"/hks/functions/p1@sha256:[0-9a-f]{64}",
                         rec["image"]), rec["image"]
-    assert rec["image"] == inst["image"]
-    assert rec["env"] == {"FN_MARK": mark} and rec["namespace"] == "p1"
+    if inst:
+        assert rec["knative_url"] == inst["url"] and rec["image"] == inst["image"]
+    ns_name = namespace_of(cluster, "p1")
+    assert rec["env"] == {"FN_MARK": mark} and rec["namespace"] == ns_name
 
     # the objects, exactly as DESIGN.md says (spot checks; the fake validated them all)
     objs = {o["kind"]: o for o in cluster.objects(fid)}
@@ -192,7 +262,7 @@ def test_deploy_invoke_restart_expire_every_object_gone(cluster):
     assert np["podSelector"] == {"matchLabels": {"serving.knative.dev/service": fid}}
     ksvc = objs["Service"]
     meta = ksvc["metadata"]
-    assert meta["namespace"] == "p1"
+    assert meta["namespace"] == ns_name
     assert meta["labels"]["networking.knative.dev/visibility"] == "cluster-local"
     assert meta["labels"]["app.kubernetes.io/managed-by"] == "hksd"
     ann = meta["annotations"]
@@ -214,23 +284,25 @@ def test_deploy_invoke_restart_expire_every_object_gone(cluster):
     assert sc["seccompProfile"] == {"type": "Localhost", "localhostProfile": "hks/function.json"}
     assert c["resources"]["limits"] == c["resources"]["requests"]
     assert any(m["mountPath"] == "/tmp" for m in c["volumeMounts"])
-    # the project's namespace was made, Pod Security restricted
-    ns = [o for o in cluster.objects() if o["kind"] == "Namespace" and o["metadata"]["name"] == "p1"]
-    assert ns and ns[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    if not cluster.real:  # the project's namespace was made, Pod Security restricted
+        ns = [o for o in cluster.objects()
+              if o["kind"] == "Namespace" and o["metadata"]["name"] == ns_name]
+        assert ns and ns[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
     # invoke: the function's own answer, through hksd, from the pushed image's code
     status, payload = invoke(d, fid, "ping")
     assert status == 200, payload
     answer = json.loads(payload)
     assert answer["echo"] == "ping" and answer["mark"] == mark and answer["path"] == "/echo"
-    assert answer["pid"] == inst["proc"].pid
+    if inst:
+        assert answer["pid"] == inst["proc"].pid
     status, _, payload = d.request("POST", "/internal/v1/operations/invoke-function",
                                    {"id": fid, "path": "/x", "body": "json"}, token(d))
     assert status == 200 and json.loads(json.loads(payload)["body"])["echo"] == "json"
 
     # get and list read the cluster
     status, _, payload = d.request("GET", f"/internal/v1/functions/{fid}", token=token(d))
-    assert status == 200 and json.loads(payload)["knative_url"] == inst["url"]
+    assert status == 200 and json.loads(payload)["knative_url"] == rec["knative_url"]
     status, _, payload = d.request("GET", "/internal/v1/functions", token=token(d))
     assert [f["id"] for f in json.loads(payload)["functions"]] == [fid]
 
@@ -242,11 +314,12 @@ def test_deploy_invoke_restart_expire_every_object_gone(cluster):
 
     # expiry: the reaper deletes every object (Background), the instance goes with them
     wait_for("the function reaped", lambda: cluster.objects(fid) == [], timeout=40)
-    deletes = [r for r in cluster.fake.requests()
-               if r["method"] == "DELETE" and r["path"].endswith("/" + fid)]
-    assert len(deletes) == 3, deletes
-    assert all(r["body"]["propagationPolicy"] == "Background" for r in deletes)
-    wait_for("the instance stopped", lambda: cluster.player.instance(fid) is None)
+    if not cluster.real:
+        deletes = [r for r in cluster.fake.requests()
+                   if r["method"] == "DELETE" and r["path"].endswith("/" + fid)]
+        assert len(deletes) == 3, deletes
+        assert all(r["body"]["propagationPolicy"] == "Background" for r in deletes)
+        wait_for("the instance stopped", lambda: cluster.player.instance(fid) is None)
     status, _ = invoke(d, fid)
     assert status == 404
     assert any(a["action"] == "function.reap" and a["function_id"] == fid
@@ -279,26 +352,29 @@ def test_node_function_delete_and_other_projects(cluster):
     # logs: said clearly not served on this backend, with where to read them
     status, _, payload = d.request("GET", f"/internal/v1/functions/{fid}/logs", token=token(d))
     assert status == 501, payload
-    assert "kubectl logs -n p1 -l serving.knative.dev/service=" + fid in json.loads(payload)["error"]["message"]
+    assert f"kubectl logs -n {namespace_of(cluster, 'p1')} -l serving.knative.dev/service={fid}" in json.loads(payload)["error"]["message"]
 
     # delete: every object, Background; a second delete is 404
     status, _, payload = d.request("POST", "/internal/v1/operations/delete-function",
                                    {"id": fid}, token(d))
     assert status == 200, payload
-    assert cluster.objects(fid) == []
-    deletes = [r for r in cluster.fake.requests() if r["method"] == "DELETE"]
-    assert sorted(r["path"].split("/")[-2] for r in deletes) == \
-        ["networkpolicies", "serviceaccounts", "services"]
-    assert all(r["body"]["propagationPolicy"] == "Background" for r in deletes)
+    wait_for("every object gone", lambda: cluster.objects(fid) == [])
+    if not cluster.real:
+        deletes = [r for r in cluster.fake.requests() if r["method"] == "DELETE"]
+        assert sorted(r["path"].split("/")[-2] for r in deletes) == \
+            ["networkpolicies", "serviceaccounts", "services"]
+        assert all(r["body"]["propagationPolicy"] == "Background" for r in deletes)
     status, _, _ = d.request("POST", "/internal/v1/operations/delete-function", {"id": fid}, token(d))
     assert status == 404
     assert invoke(d, fid)[0] == 404
-    wait_for("the instance stopped", lambda: cluster.player.instance(fid) is None)
+    if cluster.player:
+        wait_for("the instance stopped", lambda: cluster.player.instance(fid) is None)
     assert stop_clean(d) == []
 
 
 # ---------------------------------------------------------------- 3. a deploy interrupted by kill -9
 
+@fake_only
 def test_deploy_interrupted_by_a_crash_is_undone_at_the_next_start(cluster):
     d = start(cluster)
     cluster.player.hold.add("*")  # Knative never gets it Ready: the deploy waits
@@ -361,6 +437,7 @@ def test_two_hksd_see_and_reap_the_same_function(cluster):
 
 # ---------------------------------------------------------------- 5. the API server fails
 
+@fake_only
 @pytest.mark.parametrize("fault,status,code,needle", [
     ({"method": "POST", "path": "/apis/networking.k8s.io/v1/namespaces/p1/networkpolicies",
       "status": 500}, 502, "bad_gateway", "HTTP 500 InternalError: fake fault 500"),
@@ -386,6 +463,7 @@ def test_api_errors_give_clear_answers_and_leave_nothing(cluster, fault, status,
     assert [e for e in stop_clean(d) if '"deploy failed: its objects removed"' not in e] == []
 
 
+@fake_only
 def test_never_ready_and_knative_failure(cluster):
     d = start(cluster, ready_timeout_s=2)
     cluster.player.hold.add("*")
@@ -406,6 +484,7 @@ def test_never_ready_and_knative_failure(cluster):
     assert [e for e in stop_clean(d) if '"deploy failed: its objects removed"' not in e] == []
 
 
+@fake_only
 def test_an_api_server_that_does_not_answer_times_out_clearly(cluster):
     d = start(cluster, request_timeout_s=2)
     cluster.fake.control("POST", "fault", {"method": "POST", "path": "/api/v1/namespaces/p1/serviceaccounts",
