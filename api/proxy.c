@@ -1,8 +1,9 @@
 /* Invocations: a request for a function (its URL, /fn/{id}/..., or invoke-function) waits,
  * suspended, for an instance lease from the daemon; then one thread running libcurl's multi
  * interface sends it to the instance's Unix socket (local backend) or to the function's Knative
- * address (kubernetes backend) and reads the answer, for every invocation at once. No thread is held while a function works, connections to instances are reused
- * (keep-alive), and the per-request timeout is curl's. */
+ * address (kubernetes backend) and reads the answer, for every invocation at once. No thread is
+ * held while a function works, connections to instances are reused (keep-alive), and the
+ * per-request timeout is curl's. */
 #include "internal.h"
 
 #include <ctype.h>

@@ -435,8 +435,8 @@ json_t *kube_render_kservice(const kube_policy *p, const kube_function *fn, hks_
             " s:{s:{s:{s:o, s:{s:s, s:s}},"
             "       s:{s:s, s:b, s:I, s:I, s:[o], s:[{s:s, s:{s:s}}]}}}}",
             "apiVersion", "serving.knative.dev/v1", "kind", "Service", "metadata", "name", fn->id,
-            "namespace", kube_function_ns(fn), "labels", labels, "annotations", "hks.io/expires-at", expires,
-            "hks.io/owner", fn->owner, "hks.io/project", fn->project, "hks.io/code-sha256",
+            "namespace", kube_function_ns(fn), "labels", labels, "annotations", "hks.io/expires-at",
+            expires, "hks.io/owner", fn->owner, "hks.io/project", fn->project, "hks.io/code-sha256",
             fn->code_sha256, "hks.io/name", fn->name ? fn->name : "", "hks.io/runtime", fn->runtime,
             "spec", "template", "metadata", "labels", pod_labels, "annotations",
             "autoscaling.knative.dev/min-scale", min_scale, "autoscaling.knative.dev/max-scale",

@@ -467,8 +467,8 @@ static const config_opt config_opts[] = {
      FIELD(node_install_seccomp), 0, 0, NULL},
     {"node", "seccomp_dir", "HKSD_NODE_SECCOMP_DIR", OPT_PATH, STORE_CHARS, FIELD(node_seccomp_dir),
      0, 0, NULL},
-    {"kubernetes", "kubeconfig", "HKSD_KUBECONFIG", OPT_PATH, STORE_CHARS, FIELD(kube_kubeconfig), 0,
-     0, NULL},
+    {"kubernetes", "kubeconfig", "HKSD_KUBECONFIG", OPT_PATH, STORE_CHARS, FIELD(kube_kubeconfig),
+     0, 0, NULL},
     {"kubernetes", "context", NULL, OPT_TEXT, STORE_CHARS, FIELD(kube_context), 0, 0, NULL},
     {"kubernetes", "in_cluster", NULL, OPT_BOOL, STORE_BOOL, FIELD(kube_in_cluster), 0, 0, NULL},
     {"kubernetes", "namespace", "HKSD_KUBE_NAMESPACE", OPT_TEXT, STORE_CHARS, FIELD(kube_namespace),
@@ -483,8 +483,8 @@ static const config_opt config_opts[] = {
      NULL},
     {"kubernetes", "docker_config", NULL, OPT_PATH, STORE_CHARS, FIELD(kube_docker_config), 0, 0,
      NULL},
-    {"kubernetes", "base_layout_python", NULL, OPT_PATH, STORE_CHARS, FIELD(kube_base_python), 0,
-     0, NULL},
+    {"kubernetes", "base_layout_python", NULL, OPT_PATH, STORE_CHARS, FIELD(kube_base_python), 0, 0,
+     NULL},
     {"kubernetes", "base_layout_node", NULL, OPT_PATH, STORE_CHARS, FIELD(kube_base_node), 0, 0,
      NULL},
     {"kubernetes", "ready_timeout_s", NULL, OPT_SECONDS, STORE_UNSIGNED,
@@ -871,8 +871,7 @@ bool hksd_kube_namespace_rule_valid(const char *rule)
     for (const char *c = rule; *c;) {
         if (strncmp(c, token, sizeof(token) - 1) == 0) {
             c += sizeof(token) - 1;
-        } else if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
-                   *c == '-') {
+        } else if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-') {
             c++;
         } else {
             return false;
@@ -1025,9 +1024,8 @@ json_t *hksd_config_to_json(const hksd_config *cfg)
 #define UNSET_NULL(s) ((s)[0] ? (s) : NULL)
     json_t *kube = json_pack(
         "{s:s*, s:s*, s:b, s:s, s:s*, s:s, s:b, s:s*, s:s*, s:s*, s:s*, s:I, s:I, s:I}",
-        "kubeconfig",
-        UNSET_NULL(cfg->kube_kubeconfig), "context", UNSET_NULL(cfg->kube_context), "in_cluster",
-        cfg->kube_in_cluster, "namespace", cfg->kube_namespace, "registry",
+        "kubeconfig", UNSET_NULL(cfg->kube_kubeconfig), "context", UNSET_NULL(cfg->kube_context),
+        "in_cluster", cfg->kube_in_cluster, "namespace", cfg->kube_namespace, "registry",
         UNSET_NULL(cfg->kube_registry), "repository_prefix", cfg->kube_repository,
         "registry_insecure", cfg->kube_registry_insecure, "registry_ca_file",
         UNSET_NULL(cfg->kube_registry_ca), "docker_config", UNSET_NULL(cfg->kube_docker_config),

@@ -85,17 +85,17 @@ typedef struct hksd_config {
     char kube_context[128];         /* "": the kubeconfig's current context */
     bool kube_in_cluster;           /* false: true forces the in-cluster configuration */
     /* the namespace of a project's functions: "{project}" is replaced by the project */
-    char kube_namespace[64];            /* "{project}" */
-    char kube_registry[256];            /* "": host[:port] function images are pushed to */
-    char kube_repository[200];          /* "hks/functions": images are <prefix>/<project> */
-    bool kube_registry_insecure;        /* false: plain HTTP to the registry refused */
-    char kube_registry_ca[PATH_MAX];    /* "": the system's CAs */
-    char kube_docker_config[PATH_MAX];  /* "": $DOCKER_CONFIG/config.json, ~/.docker/... */
-    char kube_base_python[PATH_MAX];    /* the runtimes' base images, OCI image layouts */
-    char kube_base_node[PATH_MAX];      /* "": that runtime cannot be deployed */
-    unsigned kube_ready_timeout_s;      /* 120: a deploy not Ready by then fails */
-    unsigned kube_reap_interval_s;      /* 10: how often the reaper lists the cluster */
-    unsigned kube_request_timeout_s;    /* 30: each API request's total time */
+    char kube_namespace[64];           /* "{project}" */
+    char kube_registry[256];           /* "": host[:port] function images are pushed to */
+    char kube_repository[200];         /* "hks/functions": images are <prefix>/<project> */
+    bool kube_registry_insecure;       /* false: plain HTTP to the registry refused */
+    char kube_registry_ca[PATH_MAX];   /* "": the system's CAs */
+    char kube_docker_config[PATH_MAX]; /* "": $DOCKER_CONFIG/config.json, ~/.docker/... */
+    char kube_base_python[PATH_MAX];   /* the runtimes' base images, OCI image layouts */
+    char kube_base_node[PATH_MAX];     /* "": that runtime cannot be deployed */
+    unsigned kube_ready_timeout_s;     /* 120: a deploy not Ready by then fails */
+    unsigned kube_reap_interval_s;     /* 10: how often the reaper lists the cluster */
+    unsigned kube_request_timeout_s;   /* 30: each API request's total time */
 } hksd_config;
 
 /* The defaults, for a checkout or installation at root (NULL: "."). */

@@ -43,8 +43,9 @@ int hksd_execute(hksd *d, const hksd_caller *caller, const rt_exec_request *req,
  *
  * Functions and their instances live here; the HTTP edge speaks HTTP to an instance over the
  * socket a lease names, or to the URL it names on the kubernetes backend (the config's
- * "backend"), where the cluster is the record: any hksd pointed at it sees the same functions. Every call that takes a project sees only that project's functions:
- * another project's id is "not found", exactly like an id that never existed. */
+ * "backend"), where the cluster is the record: any hksd pointed at it sees the same functions.
+ * Every call that takes a project sees only that project's functions: another project's id is "not
+ * found", exactly like an id that never existed. */
 
 /* What went wrong, for the edge to choose a status. */
 typedef enum hksd_failure {

@@ -19,9 +19,9 @@
 
 void kb_log(const char *level, const char *msg, const char *fn_id, const char *detail)
 {
-    json_t *line = json_pack("{s:s,s:s,s:s,s:s,s:s}", "level", level, "msg", msg, "backend",
-                             "kubernetes", "function", fn_id ? fn_id : "", "detail",
-                             detail ? detail : "");
+    json_t *line =
+        json_pack("{s:s,s:s,s:s,s:s,s:s}", "level", level, "msg", msg, "backend", "kubernetes",
+                  "function", fn_id ? fn_id : "", "detail", detail ? detail : "");
     char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
     if (text)
         fprintf(stderr, "%s\n", text);
@@ -32,12 +32,12 @@ void kb_log(const char *level, const char *msg, const char *fn_id, const char *d
 void kb_audit(kb_backend *kb, const hksd_caller *caller, const char *action, const char *project,
               const char *id, const char *runtime, const char *code_sha256, const char *result)
 {
-    json_t *record = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "request_id",
-        caller && caller->request_id ? caller->request_id : "", "sub",
-        caller && caller->sub ? caller->sub : "hksd", "project", project, "action", action,
-        "function_id", id, "runtime", runtime ? runtime : "", "code_sha256",
-        code_sha256 ? code_sha256 : "", "backend", "kubernetes", "result", result);
+    json_t *record =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "request_id",
+                  caller && caller->request_id ? caller->request_id : "", "sub",
+                  caller && caller->sub ? caller->sub : "hksd", "project", project, "action",
+                  action, "function_id", id, "runtime", runtime ? runtime : "", "code_sha256",
+                  code_sha256 ? code_sha256 : "", "backend", "kubernetes", "result", result);
     hks_error err = {0};
     if (record && hksd_audit(kb->d, record, &err) < 0)
         kb_log("error", "audit", id, err.msg);
@@ -256,8 +256,8 @@ static void remove_orphans(kb_backend *kb, const kube_function_info *infos, size
     json_array_foreach(items, i, item)
     {
         json_t *meta = json_object_get(item, "metadata");
-        const char *id =
-            json_string_value(json_object_get(json_object_get(meta, "labels"), KUBE_LABEL_FUNCTION));
+        const char *id = json_string_value(
+            json_object_get(json_object_get(meta, "labels"), KUBE_LABEL_FUNCTION));
         const char *ns = json_string_value(json_object_get(meta, "namespace"));
         long long created =
             parse_time(json_string_value(json_object_get(meta, "creationTimestamp")));

@@ -79,11 +79,11 @@ json_t *kb_view(const json_t *ksvc, const char *project)
     kube_readiness readiness = kube_kservice_readiness(ksvc, url, sizeof(url), why, sizeof(why));
     long long created = parse_time(str_at(meta, "creationTimestamp"));
     long long expires = parse_time(str_at(ann, "hks.io/expires-at"));
-    const char *status = json_object_get(meta, "deletionTimestamp") ? "deleting"
-                         : readiness == KUBE_FAILED                 ? "failed"
-                         : readiness != KUBE_READY                  ? "deploying"
+    const char *status = json_object_get(meta, "deletionTimestamp")         ? "deleting"
+                         : readiness == KUBE_FAILED                         ? "failed"
+                         : readiness != KUBE_READY                          ? "deploying"
                          : expires >= 0 && expires <= (long long)time(NULL) ? "expired"
-                                                                             : "ready";
+                                                                            : "ready";
     json_t *env = json_object();
     size_t i;
     json_t *entry;
@@ -116,11 +116,12 @@ json_t *kb_view(const json_t *ksvc, const char *project)
         created_text[0] ? created_text : NULL, "expires_at", expires_text[0] ? expires_text : NULL,
         "ttl_seconds", (json_int_t)(created >= 0 && expires >= created ? expires - created : 0),
         "image", str_at(container, "image"), "knative_url", url[0] ? json_string(url) : json_null(),
-        "env", env, "min_scale", (json_int_t)annotation_uint(tann, "autoscaling.knative.dev/min-scale"),
-        "max_scale", (json_int_t)annotation_uint(tann, "autoscaling.knative.dev/max-scale"),
-        "concurrency", json_is_integer(concurrency) ? json_integer_value(concurrency) : 0,
-        "limits", "memory_mb", (json_int_t)memory_mb, "cpus", (double)cpu_millis / 1000.0,
-        "wall_ms", json_is_integer(timeout) ? json_integer_value(timeout) * 1000 : 0);
+        "env", env, "min_scale",
+        (json_int_t)annotation_uint(tann, "autoscaling.knative.dev/min-scale"), "max_scale",
+        (json_int_t)annotation_uint(tann, "autoscaling.knative.dev/max-scale"), "concurrency",
+        json_is_integer(concurrency) ? json_integer_value(concurrency) : 0, "limits", "memory_mb",
+        (json_int_t)memory_mb, "cpus", (double)cpu_millis / 1000.0, "wall_ms",
+        json_is_integer(timeout) ? json_integer_value(timeout) * 1000 : 0);
     if (view && readiness != KUBE_READY && why[0])
         json_object_set_new(view, "reason", json_string(why));
     return view;
@@ -343,8 +344,8 @@ static int check_deployable(kb_backend *kb, const hksd_caller *caller, const hks
     const hksd_config *cfg = kb->cfg;
     if (kb_namespace(kb, caller->project, ns, err) < 0)
         return HKSD_FAIL_INVALID;
-    const char *base = strcmp(spec->runtime, "python") == 0 ? cfg->kube_base_python
-                                                            : cfg->kube_base_node;
+    const char *base =
+        strcmp(spec->runtime, "python") == 0 ? cfg->kube_base_python : cfg->kube_base_node;
     if (!base[0]) {
         hks_fail(err, 0,
                  "this hksd cannot deploy %s functions: kubernetes.base_layout_%s (the runtime's "
@@ -377,11 +378,11 @@ static int check_deployable(kb_backend *kb, const hksd_caller *caller, const hks
 static int journal_start(kb_backend *kb, deploy_job *job, hks_error *err)
 {
     const hksd_fn_spec *spec = job->spec;
-    job->record = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s}", "id", job->id, "name", spec->name, "project",
-        job->caller->project, "namespace", job->ns, "owner", job->caller->sub, "runtime",
-        spec->runtime, "created_at", (json_int_t)job->created_at, "expires_at",
-        (json_int_t)job->expires_at, "code_sha256", job->sha, "state", "deploying");
+    job->record =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s}", "id", job->id, "name", spec->name,
+                  "project", job->caller->project, "namespace", job->ns, "owner", job->caller->sub,
+                  "runtime", spec->runtime, "created_at", (json_int_t)job->created_at, "expires_at",
+                  (json_int_t)job->expires_at, "code_sha256", job->sha, "state", "deploying");
     if (!job->record)
         return hks_fail(err, ENOMEM, "the deploy journal of %s", job->id);
     return hksd_function_store_put(&kb->journal, job->record, err);

@@ -14,8 +14,9 @@
 static json_t *entry(json_t *object)
 {
     json_t *meta = json_object_get(object, "metadata");
-    return json_pack("{s:s?, s:s?, s:o}", "kind", json_string_value(json_object_get(object, "kind")),
-                     "name", json_string_value(json_object_get(meta, "name")), "object", object);
+    return json_pack("{s:s?, s:s?, s:o}", "kind",
+                     json_string_value(json_object_get(object, "kind")), "name",
+                     json_string_value(json_object_get(meta, "name")), "object", object);
 }
 
 json_t *policy_kubernetes_sample(const hksd_config *cfg, hks_error *err)

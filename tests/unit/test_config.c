@@ -890,8 +890,8 @@ static void kubernetes_namespace_rules(void **state)
     hks_error err = {0};
     hksd_config_defaults(&cfg, "/srv/hks");
     assert_int_equal(
-        hksd_config_load_file(&cfg, write_file("{\"kubernetes\": {\"namespace\": \"A_{project}\"}}"),
-                              &err),
+        hksd_config_load_file(
+            &cfg, write_file("{\"kubernetes\": {\"namespace\": \"A_{project}\"}}"), &err),
         -1);
     assert_non_null(strstr(err.msg, "kubernetes.namespace: 'A_{project}'"));
     assert_int_equal(
@@ -899,7 +899,8 @@ static void kubernetes_namespace_rules(void **state)
         -1);
     assert_non_null(strstr(err.msg, "kubernetes.reap_interval_s: must be"));
     assert_int_equal(
-        hksd_config_load_file(&cfg, write_file("{\"kubernetes\": {\"registry\": \"\"}}"), &err), -1);
+        hksd_config_load_file(&cfg, write_file("{\"kubernetes\": {\"registry\": \"\"}}"), &err),
+        -1);
     assert_non_null(strstr(err.msg, "kubernetes.registry: must be a non-empty string"));
     char *env[] = {"HKSD_KUBE_NAMESPACE=fn-{project}", "HKSD_KUBE_REGISTRY=r.example",
                    "HKSD_KUBECONFIG=/k", "HKSD_KUBE_REAP_INTERVAL=2s", NULL};

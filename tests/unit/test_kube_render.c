@@ -175,7 +175,8 @@ static void test_service_account_and_network_policy(void **state)
      * there, the project stays the label and the annotation */
     fn.ns = "hks-proj-a";
     json_t *moved[] = {kube_render_service_account(p, &fn, &err),
-                       kube_render_network_policy(p, &fn, &err), kube_render_kservice(p, &fn, &err)};
+                       kube_render_network_policy(p, &fn, &err),
+                       kube_render_kservice(p, &fn, &err)};
     for (size_t i = 0; i < HKS_ARRAY_LEN(moved); i++) {
         assert_non_null(moved[i]);
         assert_json(moved[i], "metadata/namespace", "\"hks-proj-a\"");
