@@ -59,7 +59,7 @@ DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openss
 
 .PHONY: all deps test unit unit-asan integration kube-deps security run bench bench-sandbox clean \
         format lint check-policies policy-deps fuzz fuzz-replay bench-execute bench-api deploy-deps \
-        check-deploy ui ui-deps ui-test bench-build
+        check-deploy ui ui-deps ui-test bench-build e2e-cluster
 
 # npm ci in directory $(1) from its committed package-lock.json (node_modules is gitignored).
 # NodeSource's nodejs brings npm, Debian's does not: the Debian package is installed when npm is
@@ -159,6 +159,16 @@ unit-asan: $(UNIT_SAN)
 
 integration: all $(BUILD)/kube-probe kube-deps deploy-deps policy-deps
 	HKS_SANDBOX=$(CURDIR)/$(BUILD)/hks-sandbox $(PYTEST) -q tests/integration
+
+# The kubernetes backend's end-to-end suite (tests/integration/test_kube_backend.py) against the
+# real cluster KUBECONFIG names, with the registry and base images of HKS_E2E_REGISTRY,
+# HKS_E2E_BASE_PYTHON, HKS_E2E_BASE_NODE (docs/operations.md "End-to-end on a real cluster");
+# without KUBECONFIG it says so and does nothing.
+e2e-cluster: all $(BUILD)/kube-probe
+	@if [ -z "$$KUBECONFIG" ]; then \
+	  echo "e2e-cluster: skipped: KUBECONFIG is not set (it names the cluster to test against;" \
+	       "see docs/operations.md, End-to-end on a real cluster)"; exit 0; fi; \
+	HKS_E2E_CLUSTER=1 $(PYTEST) -q -rs tests/integration/test_kube_backend.py
 
 # The fake Kubernetes API server's npm packages (kubernetes-models, @kubernetes-models/knative),
 # pinned by tests/kube/package-lock.json, into tests/kube/node_modules. Debian's nodejs does not

@@ -21,6 +21,12 @@ static void daemon_error(request *req, int failure, const char *message)
         api_error(req, 503, "unavailable", message, NULL);
         req->resp.retry_after_s = 1;
         break;
+    case HKSD_FAIL_START: /* the cluster or the registry refused (kubernetes backend) */
+        api_error(req, 502, "bad_gateway", message, NULL);
+        break;
+    case HKSD_FAIL_TIMEOUT:
+        api_error(req, 504, "timeout", message, NULL);
+        break;
     default:
         api_error(req, 500, "internal", message, NULL);
     }

@@ -316,7 +316,21 @@ void api_handle_function_logs(request *req)
     char path[PATH_MAX];
     if (!hksd_function_id_valid(req->fn_id) ||
         !hksd_fn_log_path(req->daemon, req->claims.project, req->fn_id, path, sizeof(path))) {
-        api_error(req, 404, "not_found", "no such function", NULL);
+        json_t *function = hksd_function_id_valid(req->fn_id)
+                               ? hksd_fn_get(req->daemon, req->claims.project, req->fn_id)
+                               : NULL;
+        if (function && strcmp(hksd_config_of(req->daemon)->backend, "kubernetes") == 0) {
+            char message[400];
+            snprintf(message, sizeof(message),
+                     "the kubernetes backend does not serve function logs yet; read them from "
+                     "the function's pods: kubectl logs -n %s -l serving.knative.dev/service=%s "
+                     "-c function",
+                     json_string_value(json_object_get(function, "namespace")), req->fn_id);
+            api_error(req, 501, "not_implemented", message, NULL);
+        } else {
+            api_error(req, 404, "not_found", "no such function", NULL);
+        }
+        json_decref(function);
         return;
     }
     const char *follow_text =

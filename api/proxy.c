@@ -1,8 +1,9 @@
 /* Invocations: a request for a function (its URL, /fn/{id}/..., or invoke-function) waits,
  * suspended, for an instance lease from the daemon; then one thread running libcurl's multi
- * interface sends it to the instance's Unix socket and reads the answer, for every invocation at
- * once. No thread is held while a function works, connections to instances are reused
- * (keep-alive), and the per-request timeout is curl's. */
+ * interface sends it to the instance's Unix socket (local backend) or to the function's Knative
+ * address (kubernetes backend) and reads the answer, for every invocation at once. No thread is
+ * held while a function works, connections to instances are reused (keep-alive), and the
+ * per-request timeout is curl's. */
 #include "internal.h"
 
 #include <ctype.h>
@@ -288,12 +289,21 @@ static int start_transfer(api_proxy *p, proxy_job *job)
     if (!job->answer_headers)
         job->answer_headers = json_array();
     char url[4096];
-    snprintf(url, sizeof(url), "http://function%s", job->target);
-    curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_UNIX_SOCKET_PATH, job->lease.socket_path);
+    if (job->lease.url[0]) {
+        /* the kubernetes backend: the function's Knative address over TCP (its Host header is
+         * how Knative's data path finds the function) */
+        if ((size_t)snprintf(url, sizeof(url), "%s%s", job->lease.url, job->target) >= sizeof(url))
+            return -1;
+        curl_easy_setopt(easy, CURLOPT_URL, url);
+        curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    } else {
+        snprintf(url, sizeof(url), "http://function%s", job->target);
+        curl_easy_setopt(easy, CURLOPT_URL, url);
+        curl_easy_setopt(easy, CURLOPT_UNIX_SOCKET_PATH, job->lease.socket_path);
+        curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http");
+    }
     curl_easy_setopt(easy, CURLOPT_PRIVATE, job);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http");
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)job->lease.timeout_ms);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job->headers);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);

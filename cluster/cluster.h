@@ -150,7 +150,8 @@ void kube_policy_free(kube_policy *p);
 typedef struct kube_function {
     const char *id;                /* "fn-<20 hex>": the name of every object of the function */
     const char *name;              /* the user's name for it (an annotation) */
-    const char *project;           /* the namespace */
+    const char *project;           /* the tenant: a label and an annotation */
+    const char *ns;                /* the namespace of its objects; NULL: project */
     const char *owner;             /* the token's sub */
     const char *runtime;           /* "python", "node" */
     const char *image;             /* "<registry>/<repository>@sha256:<64 hex>": by digest only */
@@ -165,6 +166,12 @@ typedef struct kube_function {
     unsigned min_scale, max_scale; /* max_scale 0: unlimited */
     long long expires_at;          /* unix seconds */
 } kube_function;
+
+/* The namespace of fn's objects. */
+static inline const char *kube_function_ns(const kube_function *fn)
+{
+    return fn->ns ? fn->ns : fn->project;
+}
 
 /* The labels every object of a function carries, and the selector that lists them. */
 #define KUBE_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
@@ -196,7 +203,7 @@ kube_readiness kube_kservice_readiness(const json_t *ksvc, char *url, size_t url
 /* ---- function-level operations (function.c) ---- */
 
 /* Render and apply (create or replace) the function's ServiceAccount, NetworkPolicy and Knative
- * Service, in that order, in namespace fn->project. */
+ * Service, in that order, in fn's namespace (fn->ns, else fn->project). */
 int kube_function_apply(kube_client *c, const kube_policy *p, const kube_function *fn,
                         hks_error *err);
 
@@ -217,6 +224,8 @@ int kube_function_delete(kube_client *c, const char *ns, const char *id, unsigne
 typedef struct kube_function_info {
     char id[64];
     char ns[64];
+    char project[64]; /* the hks.io/project label */
+    char runtime[16]; /* the hks.io/runtime annotation */
     char owner[256];
     char code_sha256[65];
     long long expires_at; /* -1 when the annotation is missing or unreadable */

@@ -20,7 +20,7 @@ int kube_function_apply(kube_client *c, const kube_policy *p, const kube_functio
     const kube_kind kinds[] = {KUBE_SERVICE_ACCOUNT, KUBE_NETWORK_POLICY, KUBE_KSERVICE};
     int rc = objs[2] ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < HKS_ARRAY_LEN(kinds); i++)
-        if (kube_apply(c, kinds[i], fn->project, objs[i], NULL, err) < 0)
+        if (kube_apply(c, kinds[i], kube_function_ns(fn), objs[i], NULL, err) < 0)
             rc = hks_wrap(err, "deploy %s", fn->id);
     for (size_t i = 0; i < HKS_ARRAY_LEN(objs); i++)
         json_decref(objs[i]);
@@ -137,6 +137,8 @@ int kube_function_list(kube_client *c, const char *ns, kube_function_info **out,
         copy_field(f->ns, sizeof(f->ns), meta, "namespace");
         if (!kube_dns_label(f->id) || !kube_dns_label(f->ns))
             continue;
+        copy_field(f->project, sizeof(f->project), labels, KUBE_LABEL_PROJECT);
+        copy_field(f->runtime, sizeof(f->runtime), annotations, "hks.io/runtime");
         copy_field(f->owner, sizeof(f->owner), annotations, "hks.io/owner");
         copy_field(f->code_sha256, sizeof(f->code_sha256), annotations, "hks.io/code-sha256");
         char expires[40];

@@ -257,7 +257,9 @@ static int check_function(const kube_function *fn, hks_error *err)
     if (!kube_dns_label(fn->id) || strlen(fn->id) > 50)
         bad = "id (a DNS label of at most 50 characters)";
     else if (!kube_dns_label(fn->project))
-        bad = "project (a namespace name)";
+        bad = "project (a label value)";
+    else if (fn->ns && !kube_dns_label(fn->ns))
+        bad = "ns (a namespace name)";
     else if (!fn->runtime || !kube_dns_label(fn->runtime))
         bad = "runtime";
     else if (!image_by_digest(fn->image))
@@ -311,7 +313,7 @@ static json_t *from_template(const json_t *tmpl, const kube_function *fn, hks_er
     json_t *ours = function_labels(fn);
     if (!labels || !ours || json_object_update(labels, ours) < 0 ||
         json_object_set_new(meta, "name", json_string(fn->id)) < 0 ||
-        json_object_set_new(meta, "namespace", json_string(fn->project)) < 0) {
+        json_object_set_new(meta, "namespace", json_string(kube_function_ns(fn))) < 0) {
         json_decref(ours);
         json_decref(obj);
         hks_fail(err, ENOMEM, "render %s", fn->id);
@@ -453,8 +455,8 @@ json_t *kube_render_kservice(const kube_policy *p, const kube_function *fn, hks_
             " s:{s:{s:{s:o, s:{s:s, s:s}},"
             "       s:{s:s, s:b, s:I, s:I, s:[o], s:[{s:s, s:{s:s}}]}}}}",
             "apiVersion", "serving.knative.dev/v1", "kind", "Service", "metadata", "name", fn->id,
-            "namespace", fn->project, "labels", labels, "annotations", "hks.io/expires-at", expires,
-            "hks.io/owner", fn->owner, "hks.io/project", fn->project, "hks.io/code-sha256",
+            "namespace", kube_function_ns(fn), "labels", labels, "annotations", "hks.io/expires-at",
+            expires, "hks.io/owner", fn->owner, "hks.io/project", fn->project, "hks.io/code-sha256",
             fn->code_sha256, "hks.io/name", fn->name ? fn->name : "", "hks.io/runtime", fn->runtime,
             "spec", "template", "metadata", "labels", pod_labels, "annotations",
             "autoscaling.knative.dev/min-scale", min_scale, "autoscaling.knative.dev/max-scale",

@@ -467,6 +467,32 @@ static const config_opt config_opts[] = {
      FIELD(node_install_seccomp), 0, 0, NULL},
     {"node", "seccomp_dir", "HKSD_NODE_SECCOMP_DIR", OPT_PATH, STORE_CHARS, FIELD(node_seccomp_dir),
      0, 0, NULL},
+    {"kubernetes", "kubeconfig", "HKSD_KUBECONFIG", OPT_PATH, STORE_CHARS, FIELD(kube_kubeconfig),
+     0, 0, NULL},
+    {"kubernetes", "context", NULL, OPT_TEXT, STORE_CHARS, FIELD(kube_context), 0, 0, NULL},
+    {"kubernetes", "in_cluster", NULL, OPT_BOOL, STORE_BOOL, FIELD(kube_in_cluster), 0, 0, NULL},
+    {"kubernetes", "namespace", "HKSD_KUBE_NAMESPACE", OPT_TEXT, STORE_CHARS, FIELD(kube_namespace),
+     0, 0, NULL},
+    {"kubernetes", "registry", "HKSD_KUBE_REGISTRY", OPT_TEXT, STORE_CHARS, FIELD(kube_registry), 0,
+     0, NULL},
+    {"kubernetes", "repository_prefix", NULL, OPT_TEXT, STORE_CHARS, FIELD(kube_repository), 0, 0,
+     NULL},
+    {"kubernetes", "registry_insecure", NULL, OPT_BOOL, STORE_BOOL, FIELD(kube_registry_insecure),
+     0, 0, NULL},
+    {"kubernetes", "registry_ca_file", NULL, OPT_PATH, STORE_CHARS, FIELD(kube_registry_ca), 0, 0,
+     NULL},
+    {"kubernetes", "docker_config", NULL, OPT_PATH, STORE_CHARS, FIELD(kube_docker_config), 0, 0,
+     NULL},
+    {"kubernetes", "base_layout_python", NULL, OPT_PATH, STORE_CHARS, FIELD(kube_base_python), 0, 0,
+     NULL},
+    {"kubernetes", "base_layout_node", NULL, OPT_PATH, STORE_CHARS, FIELD(kube_base_node), 0, 0,
+     NULL},
+    {"kubernetes", "ready_timeout_s", NULL, OPT_SECONDS, STORE_UNSIGNED,
+     FIELD(kube_ready_timeout_s), 1, 3600, NULL},
+    {"kubernetes", "reap_interval_s", "HKSD_KUBE_REAP_INTERVAL", OPT_SECONDS, STORE_UNSIGNED,
+     FIELD(kube_reap_interval_s), 1, 3600, NULL},
+    {"kubernetes", "request_timeout_s", NULL, OPT_SECONDS, STORE_UNSIGNED,
+     FIELD(kube_request_timeout_s), 1, 600, NULL},
     {NULL, "log_level", "HKSD_LOG_LEVEL", OPT_CHOICE, STORE_CHARS, FIELD(log_level), 0, 0,
      log_levels},
 };
@@ -475,7 +501,7 @@ static bool is_section(const char *key)
 {
     return strcmp(key, "pool") == 0 || strcmp(key, "jwt") == 0 || strcmp(key, "http") == 0 ||
            strcmp(key, "functions") == 0 || strcmp(key, "audit") == 0 || strcmp(key, "cron") == 0 ||
-           strcmp(key, "node") == 0;
+           strcmp(key, "node") == 0 || strcmp(key, "kubernetes") == 0;
 }
 
 static const config_opt *config_opt_named(const char *section, const char *key)
@@ -549,6 +575,11 @@ void hksd_config_defaults(hksd_config *cfg, const char *root)
     cfg->node_install_seccomp = false;
     snprintf(cfg->node_seccomp_dir, sizeof(cfg->node_seccomp_dir), "%s",
              "/var/lib/kubelet/seccomp/hks");
+    snprintf(cfg->kube_namespace, sizeof(cfg->kube_namespace), "%s", "{project}");
+    snprintf(cfg->kube_repository, sizeof(cfg->kube_repository), "%s", "hks/functions");
+    cfg->kube_ready_timeout_s = 120;
+    cfg->kube_reap_interval_s = 10;
+    cfg->kube_request_timeout_s = 30;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "%s", "info");
 }
 
@@ -824,6 +855,59 @@ static int config_check(const hksd_config *cfg, const char *label, hks_error *er
     if (cfg->per_ip_connections > cfg->max_connections)
         return hks_fail(err, 0, "%s: http.per_ip_connections: %u is above http.max_connections %u",
                         label, cfg->per_ip_connections, cfg->max_connections);
+    if (!hksd_kube_namespace_rule_valid(cfg->kube_namespace))
+        return hks_fail(err, 0,
+                        "%s: kubernetes.namespace: '%s' must be lower-case letters, digits, '-' "
+                        "and {project}, not starting with '-'",
+                        label, cfg->kube_namespace);
+    return 0;
+}
+
+bool hksd_kube_namespace_rule_valid(const char *rule)
+{
+    static const char token[] = "{project}";
+    if (!rule[0] || rule[0] == '-')
+        return false;
+    for (const char *c = rule; *c;) {
+        if (strncmp(c, token, sizeof(token) - 1) == 0) {
+            c += sizeof(token) - 1;
+        } else if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-') {
+            c++;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+int hksd_kube_namespace(const char *rule, const char *project, char *out, size_t size)
+{
+    static const char token[] = "{project}";
+    size_t n = 0;
+    for (const char *c = rule; *c;) {
+        const char *piece = c;
+        size_t len = 1;
+        if (strncmp(c, token, sizeof(token) - 1) == 0) {
+            piece = project;
+            len = strlen(project);
+            c += sizeof(token) - 1;
+        } else {
+            c++;
+        }
+        if (n + len >= size)
+            return -1;
+        memcpy(out + n, piece, len);
+        n += len;
+    }
+    out[n] = '\0';
+    /* a DNS-1123 label: what a namespace name must be */
+    if (n == 0 || n > 63 || out[0] == '-' || out[n - 1] == '-')
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!((out[i] >= 'a' && out[i] <= 'z') || (out[i] >= '0' && out[i] <= '9') ||
+              out[i] == '-'))
+            return -1;
+    }
     return 0;
 }
 
@@ -936,9 +1020,24 @@ json_t *hksd_config_to_json(const hksd_config *cfg)
                              "max_active_runs", (json_int_t)cfg->cron_max_active_runs);
     json_t *node = json_pack("{s:b, s:s}", "install_seccomp", cfg->node_install_seccomp,
                              "seccomp_dir", cfg->node_seccomp_dir);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}",
+    /* unset ones are left out: "" is not a value the file takes */
+#define UNSET_NULL(s) ((s)[0] ? (s) : NULL)
+    json_t *kube = json_pack(
+        "{s:s*, s:s*, s:b, s:s, s:s*, s:s, s:b, s:s*, s:s*, s:s*, s:s*, s:I, s:I, s:I}",
+        "kubeconfig", UNSET_NULL(cfg->kube_kubeconfig), "context", UNSET_NULL(cfg->kube_context),
+        "in_cluster", cfg->kube_in_cluster, "namespace", cfg->kube_namespace, "registry",
+        UNSET_NULL(cfg->kube_registry), "repository_prefix", cfg->kube_repository,
+        "registry_insecure", cfg->kube_registry_insecure, "registry_ca_file",
+        UNSET_NULL(cfg->kube_registry_ca), "docker_config", UNSET_NULL(cfg->kube_docker_config),
+        "base_layout_python", UNSET_NULL(cfg->kube_base_python), "base_layout_node",
+        UNSET_NULL(cfg->kube_base_node), "ready_timeout_s", (json_int_t)cfg->kube_ready_timeout_s,
+        "reap_interval_s", (json_int_t)cfg->kube_reap_interval_s, "request_timeout_s",
+        (json_int_t)cfg->kube_request_timeout_s);
+#undef UNSET_NULL
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}",
                      "listen", listen, "state_dir", cfg->state_dir, "root", cfg->root,
                      "policies_dir", cfg->policies_dir, "keys_dir", cfg->keys_dir, "backend",
                      cfg->backend, "pool", pool, "jwt", jwt, "http", http, "functions", functions,
-                     "audit", audit, "cron", cron, "node", node, "log_level", cfg->log_level);
+                     "audit", audit, "cron", cron, "node", node, "kubernetes", kube, "log_level",
+                     cfg->log_level);
 }

@@ -79,6 +79,23 @@ typedef struct hksd_config {
      * at start (daemon/node_seccomp.h); off unless configured */
     bool node_install_seccomp;       /* false */
     char node_seccomp_dir[PATH_MAX]; /* /var/lib/kubelet/seccomp/hks */
+    /* the kubernetes backend (backend "kubernetes"; daemon/kube_backend.c): where the cluster is,
+     * where function images go and what they are built on. "" means unset. */
+    char kube_kubeconfig[PATH_MAX]; /* "": $KUBECONFIG, else in-cluster, else ~/.kube/config */
+    char kube_context[128];         /* "": the kubeconfig's current context */
+    bool kube_in_cluster;           /* false: true forces the in-cluster configuration */
+    /* the namespace of a project's functions: "{project}" is replaced by the project */
+    char kube_namespace[64];           /* "{project}" */
+    char kube_registry[256];           /* "": host[:port] function images are pushed to */
+    char kube_repository[200];         /* "hks/functions": images are <prefix>/<project> */
+    bool kube_registry_insecure;       /* false: plain HTTP to the registry refused */
+    char kube_registry_ca[PATH_MAX];   /* "": the system's CAs */
+    char kube_docker_config[PATH_MAX]; /* "": $DOCKER_CONFIG/config.json, ~/.docker/... */
+    char kube_base_python[PATH_MAX];   /* the runtimes' base images, OCI image layouts */
+    char kube_base_node[PATH_MAX];     /* "": that runtime cannot be deployed */
+    unsigned kube_ready_timeout_s;     /* 120: a deploy not Ready by then fails */
+    unsigned kube_reap_interval_s;     /* 10: how often the reaper lists the cluster */
+    unsigned kube_request_timeout_s;   /* 30: each API request's total time */
 } hksd_config;
 
 /* The defaults, for a checkout or installation at root (NULL: "."). */
@@ -95,6 +112,11 @@ void hksd_config_defaults(hksd_config *cfg, const char *root);
  *    "audit":{"rotate_bytes":67108864,"keep":10},
  *    "cron":{"max_cronjobs":100,"max_active_runs":8},
  *    "node":{"install_seccomp":false,"seccomp_dir":"/var/lib/kubelet/seccomp/hks"},
+ *    "kubernetes":{"kubeconfig":S,"context":S,"in_cluster":false,"namespace":"{project}",
+ *                  "registry":S,"repository_prefix":"hks/functions","registry_insecure":false,
+ *                  "registry_ca_file":S,"docker_config":S,"base_layout_python":S,
+ *                  "base_layout_node":S,"ready_timeout_s":120,"reap_interval_s":10,
+ *                  "request_timeout_s":30},
  *    "log_level":"info","_comment":S}
  * max_body_bytes also takes a size ("32M"), *_s a duration ("1h", whole seconds). Duplicate and
  * unknown keys are refused, types and ranges checked; err names the file and the field. Changing
@@ -106,10 +128,17 @@ int hksd_config_load_file(hksd_config *cfg, const char *path, hks_error *err);
  * HKSD_STATE_DIR, HKSD_BACKEND, HKSD_POOL_PYTHON, HKSD_POOL_NODE, HKSD_JWT_ISSUER,
  * HKSD_JWT_AUDIENCE, HKSD_JWT_MAX_LIFETIME (seconds or a duration like 1h), HKSD_LOG_LEVEL,
  * HKSD_FUNCTION_IDLE (seconds or a duration), HKSD_MAX_INSTANCES, HKSD_CRON_MAX_ACTIVE_RUNS,
- * HKSD_NODE_INSTALL_SECCOMP (true/false, 1/0), HKSD_NODE_SECCOMP_DIR. Other
+ * HKSD_NODE_INSTALL_SECCOMP (true/false, 1/0), HKSD_NODE_SECCOMP_DIR, HKSD_KUBECONFIG,
+ * HKSD_KUBE_NAMESPACE, HKSD_KUBE_REGISTRY, HKSD_KUBE_REAP_INTERVAL. Other
  * variables are ignored. Checked as the file's fields; err names the variable. On error cfg is
  * left as it was. */
 int hksd_config_apply_env(hksd_config *cfg, char *const *envp, hks_error *err);
+
+/* kubernetes.namespace: lower-case letters, digits, '-' and "{project}". */
+bool hksd_kube_namespace_rule_valid(const char *rule);
+/* The namespace of project's functions under rule, or -1 when that is not a DNS-1123 label (at
+ * most 63 characters). */
+int hksd_kube_namespace(const char *rule, const char *project, char *out, size_t size);
 
 /* "host:port", "[::1]:8080", ":8080" (every IPv4 address: host "0.0.0.0") -> host/port; port
  * 1-65535. */

@@ -4,6 +4,7 @@
 #include "audit_log.h"
 #include "cronjobs.h"
 #include "functions.h"
+#include "kube_backend.h"
 #include "node_seccomp.h"
 #include "recent.h"
 
@@ -50,6 +51,8 @@ struct hksd {
     cj_manager cronjobs;
     bool cronjobs_started;
     recent_executions executions_seen; /* the last executions, for GET /internal/v1/executions */
+    bool kubernetes; /* the backend of deployed functions: the cluster (kube_backend.c) */
+    kb_backend kube;
 };
 
 static int make_private_dir(const char *path, hks_error *err)
@@ -168,6 +171,9 @@ int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err)
     d->functions_started = true; /* its stop and free are safe after a failed start */
     if (fn_manager_start(&d->functions, d, d->pool, &d->cfg, err) < 0)
         goto fail;
+    d->kubernetes = strcmp(cfg->backend, "kubernetes") == 0;
+    if (d->kubernetes && kb_start(&d->kube, d, &d->cfg, err) < 0)
+        goto fail;
     d->cronjobs_started = true;
     if (cj_manager_start(&d->cronjobs, d, d->pool, &d->functions, &d->cfg, err) < 0)
         goto fail;
@@ -184,6 +190,7 @@ void hksd_stop(hksd *d)
         return;
     if (d->cronjobs_started)
         cj_manager_stop(&d->cronjobs);
+    kb_stop(&d->kube);
     if (d->functions_started)
         fn_manager_stop(&d->functions);
     rt_pool_stop(d->pool);
@@ -405,31 +412,41 @@ char *hksd_metrics_text(hksd *d)
                 d->routes[i].status, atomic_load(&d->routes[i].count));
     pthread_mutex_unlock(&d->routes_lock);
     fn_metrics(&d->functions, f);
+    if (d->kubernetes)
+        kb_metrics(&d->kube, f);
     cj_metrics(&d->cronjobs, f);
     fclose(f);
     return text;
 }
 
-/* ---- deployed functions: the edge's entry points ---- */
+/* ---- deployed functions: the edge's entry points, to the backend configured ---- */
 
 int hksd_fn_deploy(hksd *d, const hksd_caller *caller, const hksd_fn_spec *spec, json_t **record,
                    hks_error *err)
 {
+    if (d->kubernetes)
+        return kb_deploy(&d->kube, caller, spec, record, err);
     return fn_deploy(&d->functions, caller, spec, record, err);
 }
 
 int hksd_fn_delete(hksd *d, const hksd_caller *caller, const char *id, hks_error *err)
 {
+    if (d->kubernetes)
+        return kb_delete(&d->kube, caller, id, err);
     return fn_delete(&d->functions, caller, id, err);
 }
 
 json_t *hksd_fn_get(hksd *d, const char *project, const char *id)
 {
+    if (d->kubernetes)
+        return kb_get(&d->kube, project, id);
     return fn_get(&d->functions, project, id);
 }
 
 json_t *hksd_fn_list(hksd *d, const char *project)
 {
+    if (d->kubernetes)
+        return kb_list(&d->kube, project);
     return fn_list(&d->functions, project);
 }
 
@@ -450,6 +467,9 @@ json_t *hksd_executions(hksd *d, const char *project, size_t limit)
 
 bool hksd_fn_log_path(hksd *d, const char *project, const char *id, char *path, size_t size)
 {
+    /* the kubernetes backend's functions log in their pods, not here (docs/api.md) */
+    if (d->kubernetes)
+        return false;
     return fn_log_path_of(&d->functions, project, id, path, size);
 }
 
@@ -465,11 +485,20 @@ void hksd_fn_log_unwatch(hksd *d, unsigned long watch)
 
 void hksd_fn_acquire(hksd *d, const char *project, const char *id, hksd_lease_cb cb, void *ctx)
 {
-    fn_acquire(&d->functions, project, id, cb, ctx);
+    if (d->kubernetes)
+        kb_acquire(&d->kube, project, id, cb, ctx);
+    else
+        fn_acquire(&d->functions, project, id, cb, ctx);
 }
 
 void hksd_fn_release(hksd *d, hksd_lease *lease, const hksd_fn_outcome *outcome)
 {
+    if (lease->url[0]) { /* no instance here: Knative scales the function */
+        if (!outcome->not_sent)
+            fn_count_invocation(&d->functions, outcome);
+        lease->url[0] = '\0';
+        return;
+    }
     fn_release(&d->functions, lease, outcome);
 }
 

@@ -39,11 +39,13 @@ typedef struct hksd_caller {
 int hksd_execute(hksd *d, const hksd_caller *caller, const rt_exec_request *req,
                  rt_exec_result *result, hks_error *err);
 
-/* ---- deployed functions (functions.c, instances.c, function_logs.c) ----
+/* ---- deployed functions (functions.c, instances.c, function_logs.c; kube_backend*.c) ----
  *
  * Functions and their instances live here; the HTTP edge speaks HTTP to an instance over the
- * socket a lease names. Every call that takes a project sees only that project's functions:
- * another project's id is "not found", exactly like an id that never existed. */
+ * socket a lease names, or to the URL it names on the kubernetes backend (the config's
+ * "backend"), where the cluster is the record: any hksd pointed at it sees the same functions.
+ * Every call that takes a project sees only that project's functions: another project's id is "not
+ * found", exactly like an id that never existed. */
 
 /* What went wrong, for the edge to choose a status. */
 typedef enum hksd_failure {
@@ -99,9 +101,11 @@ bool hksd_fn_log_path(hksd *d, const char *project, const char *id, char *path, 
 unsigned long hksd_fn_log_watch(hksd *d, const char *id, void (*wake)(void *ctx), void *ctx);
 void hksd_fn_log_unwatch(hksd *d, unsigned long watch);
 
-/* One request to one instance. */
+/* One request to one instance: on the local backend an instance's Unix socket, on the kubernetes
+ * backend the function's Knative address (http://NAME.NS.svc.cluster.local), reached over TCP. */
 typedef struct hksd_lease {
-    char socket_path[108]; /* sun_path of the instance's listening socket */
+    char socket_path[108]; /* sun_path of the instance's listening socket; "" with a url */
+    char url[512];         /* the function's base URL (no trailing '/'); "" on the local backend */
     uint64_t timeout_ms;   /* the function's per-request timeout */
     bool cold;             /* the instance was started for this request */
     uint64_t waited_us;    /* time spent waiting for an instance */

@@ -586,7 +586,7 @@ static int check_layout(const char *code_dir, const char *runtime, hks_error *er
     return 0;
 }
 
-static void code_digest(const hksd_fn_spec *spec, char hex[65])
+void fn_code_digest(const hksd_fn_spec *spec, char hex[65])
 {
     if (spec->archive) {
         rt_file whole = {.name = "archive.tar.gz", .data = spec->archive, .len = spec->archive_len};
@@ -596,10 +596,8 @@ static void code_digest(const hksd_fn_spec *spec, char hex[65])
     }
 }
 
-static int write_code(fn_manager *fm, const hksd_fn_spec *spec, const char *code_dir,
-                      hks_error *err)
+int fn_write_code(const hksd_fn_spec *spec, const char *code_dir, hks_error *err)
 {
-    (void)fm;
     if (mkdir(code_dir, 0755) < 0 || chmod(code_dir, 0755) < 0)
         return hks_fail(err, errno, "create %s", code_dir);
     if (spec->archive) {
@@ -641,14 +639,14 @@ int fn_deploy(fn_manager *fm, const hksd_caller *caller, const hksd_fn_spec *spe
         hks_fail(err, errno, "create %s", dir);
         return HKSD_FAIL_INTERNAL;
     }
-    int failure = write_code(fm, spec, code_dir, err);
+    int failure = fn_write_code(spec, code_dir, err);
     if (failure) {
         hks_error ignored;
         rt_remove_tree(dir, &ignored);
         return failure < 0 ? HKSD_FAIL_INTERNAL : failure;
     }
     char sha[65];
-    code_digest(spec, sha);
+    fn_code_digest(spec, sha);
     long long now = unix_now();
     json_t *record = json_pack(
         "{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:O,s:O,s:o,s:I,s:I,s:I}", "id", id, "name",

@@ -143,6 +143,11 @@ void fn_unref(function *fn); /* fm->lock held */
 int fn_deploy(fn_manager *fm, const hksd_caller *caller, const hksd_fn_spec *spec, json_t **view,
               hks_error *err);
 int fn_delete(fn_manager *fm, const hksd_caller *caller, const char *id, hks_error *err);
+/* The code of spec (files or an archive, extracted safely) written into code_dir (created), its
+ * layout checked for the runtime: 0, or a hksd_failure (INVALID: the code's fault) with err. */
+int fn_write_code(const hksd_fn_spec *spec, const char *code_dir, hks_error *err);
+/* Hex SHA-256 of spec's code, for records and audit. */
+void fn_code_digest(const hksd_fn_spec *spec, char hex[65]);
 json_t *fn_get(fn_manager *fm, const char *project, const char *id);
 json_t *fn_list(fn_manager *fm, const char *project);
 /* {"function_id", "invocations": [...]} (newest first, at most limit) / {"function_id",

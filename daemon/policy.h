@@ -63,6 +63,16 @@ json_t *policy_seccomp_lookup(json_t *table, const char *name);
  * allowed). */
 const char *policy_action_status(const char *action);
 
+/* ---- the kubernetes backend's objects ---- */
+
+/* What a deployed function gets on a cluster, rendered for a sample function from
+ * policies_dir/kubernetes/ by cluster/'s renderers (exactly what the backend sends), with the
+ * configured namespace rule, registry and the limits' defaults:
+ *   {"sample": {id, project, namespace, runtime, image, ...},
+ *    "objects": [{"kind", "name", "object"}, ...]}   (Namespace, ServiceAccount, NetworkPolicy,
+ * Knative Service). NULL with err when the policy files do not load (a weakened rule). */
+json_t *policy_kubernetes_sample(const hksd_config *cfg, hks_error *err);
+
 /* ---- check ---- */
 
 /* Validate every policy file under dir (limits.json, the profiles in seccomp/ and

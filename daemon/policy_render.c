@@ -262,9 +262,36 @@ static void jwt(render *r, json_t *j)
     }
 }
 
+/* The objects a sample function gets, as the kubernetes backend sends them (JSON). */
+static void rendered_objects(render *r, json_t *k)
+{
+    json_t *rendered = json_object_get(k, "rendered");
+    if (!rendered) {
+        fprintf(r->out, "The objects cannot be rendered: %s\n\n", str(k, "render_error"));
+        return;
+    }
+    json_t *sample = json_object_get(rendered, "sample");
+    fprintf(r->out,
+            "What a function gets on the kubernetes backend, rendered for a sample function "
+            "(%s of project %s, %s, namespace %s) exactly as hksd sends it:\n",
+            str(sample, "id"), str(sample, "project"), str(sample, "runtime"),
+            str(sample, "namespace"));
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(rendered, "objects"), i, o)
+    {
+        char *text = json_dumps(json_object_get(o, "object"), JSON_INDENT(2) | JSON_SORT_KEYS);
+        fprintf(r->out, r->md ? "\n### %s %s\n\n```json\n%s\n```\n" : "\n--- %s %s\n%s\n",
+                str(o, "kind"), str(o, "name"), text ? text : "(out of memory)");
+        free(text);
+    }
+    fputc('\n', r->out);
+}
+
 static void kubernetes(render *r, json_t *k)
 {
     heading(r, "Kubernetes objects: %s", str(k, "dir"));
+    rendered_objects(r, k);
     fprintf(r->out, "Backend configured: %s. ", str(k, "backend"));
     json_t *files = json_object_get(k, "files");
     if (json_object_get(k, "error")) {

@@ -262,6 +262,10 @@ static json_t *kubernetes_section(const hksd_config *cfg)
     char dir[PATH_MAX + 16];
     snprintf(dir, sizeof(dir), "%s/kubernetes", cfg->policies_dir);
     json_t *section = json_pack("{s:s,s:s,s:[]}", "dir", dir, "backend", cfg->backend, "files");
+    hks_error render_err = {0};
+    json_t *rendered = policy_kubernetes_sample(cfg, &render_err);
+    json_object_set_new(section, rendered ? "rendered" : "render_error",
+                        rendered ? rendered : json_string(render_err.msg));
     if (!files) {
         json_object_set_new(section, "error", json_string(err.msg));
         return section;

@@ -255,6 +255,31 @@ def test_show_text_and_markdown():
     assert r.returncode == 2 and "use text, json or markdown" in r.stderr
 
 
+def test_show_renders_a_functions_objects_as_the_backend_sends_them(tmp_path):
+    config = tmp_path / "hksd.json"
+    config.write_text(json.dumps({"kubernetes": {"namespace": "hks-{project}",
+                                                 "registry": "reg.example:5000"}}))
+    model = json.loads(policy("show", "--config", str(config), "--format", "json").stdout)
+    rendered = model["kubernetes"]["rendered"]
+    assert [o["kind"] for o in rendered["objects"]] == ["Namespace", "ServiceAccount",
+                                                         "NetworkPolicy", "Service"]
+    objs = {o["kind"]: o["object"] for o in rendered["objects"]}
+    assert objs["Namespace"]["metadata"]["name"] == "hks-example-project"
+    ksvc = objs["Service"]
+    assert ksvc["metadata"]["namespace"] == "hks-example-project"
+    assert ksvc["metadata"]["labels"]["hks.io/project"] == "example-project"
+    container = ksvc["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"].startswith("reg.example:5000/hks/functions/example-project@sha256:")
+    assert container["securityContext"]["seccompProfile"] == {
+        "type": "Localhost", "localhostProfile": "hks/function.json"}
+    assert container["resources"]["limits"]["memory"] == "256Mi"  # limits.json's default
+    text = policy("show", "--config", str(config)).stdout
+    assert "--- Service fn-0123456789abcdef0123\n{\n" in text
+    assert '"automountServiceAccountToken": false' in text
+    md = policy("show", "--config", str(config), "--format", "markdown").stdout
+    assert "### NetworkPolicy fn-0123456789abcdef0123\n\n```json\n" in md
+
+
 def test_show_follows_config_and_keys(copy, tmp_path):
     edit_json(copy / "limits.json", lambda l: l["maxima"].update(memory_mb=4096))
     (copy / "kubernetes").mkdir(exist_ok=True)

@@ -490,12 +490,13 @@ async function handleApi(req, res, url) {
 // Test controls: GET /_fake/invalid, /_fake/requests, /_fake/objects; POST /_fake/fault
 // {method, path (a prefix), status (0: never answer), times, delay_ms, body (sent as is)}, /_fake/token {token} (the accepted token: older ones
 // get 401), /_fake/compact (every resourceVersion so far is too old to watch from),
-// /_fake/knative {ready, delay_ms, url, fail}, /_fake/pod {namespace, name, exit_code, message}
-// or {message, exit_code} (every new Pod terminates with it; message null: none does) or
-// {deadline: true} (every new Pod fails as past its deadline), /_fake/job {namespace, name,
-// succeeded, exit_code, log, reason, message} (the Job's run ended), /_fake/cronjob-run
-// {namespace, name, scheduled_time} (the CronJob controller starts a scheduled Job),
-// /_fake/config {gone_as_status}, /_fake/reset.
+// /_fake/knative {ready, delay_ms, url, fail}, /_fake/ready {namespace, name, url} (one Service
+// made Ready, for a test that started the function's instance itself), /_fake/pod {namespace,
+// name, exit_code, message} or {message, exit_code} (every new Pod terminates with it; message
+// null: none does) or {deadline: true} (every new Pod fails as past its deadline), /_fake/job
+// {namespace, name, succeeded, exit_code, log, reason, message} (the Job's run ended),
+// /_fake/cronjob-run {namespace, name, scheduled_time} (the CronJob controller starts a
+// scheduled Job), /_fake/config {gone_as_status}, /_fake/reset.
 async function handleFake(req, res, url) {
   const what = url.pathname.slice("/_fake/".length);
   const raw = await readBody(req);
@@ -532,6 +533,20 @@ async function handleFake(req, res, url) {
     case "POST cronjob-run": {
       const job = scheduleCronJob(body.namespace, body.name, body.scheduled_time);
       return send(res, job ? 200 : 404, job ?? {});
+    }
+    case "POST ready": {
+      // one Knative Service made Ready (the test started its instance): {namespace, name, url}
+      const cur = state.objects.get(key("/apis/serving.knative.dev/v1/services", body.namespace, body.name));
+      if (!cur) return send(res, 404, { error: `no Knative Service ${body.namespace}/${body.name}` });
+      const cond = (type) => ({ type, status: "True" });
+      cur.status = {
+        observedGeneration: cur.metadata.generation,
+        conditions: [cond("ConfigurationsReady"), cond("Ready"), cond("RoutesReady")],
+        url: body.url, address: { url: body.url },
+        latestCreatedRevisionName: `${body.name}-00001`, latestReadyRevisionName: `${body.name}-00001`,
+      };
+      store("/apis/serving.knative.dev/v1/services", cur, "MODIFIED");
+      return send(res, 200, cur);
     }
     case "POST config": if ("gone_as_status" in body) state.goneAsStatus = !!body.gone_as_status; return send(res, 200, {});
     case "POST reset":

@@ -471,6 +471,14 @@ static const char full_config[] =
     "  \"http\": {\"max_body_bytes\": \"8M\", \"threads\": 16, \"max_connections\": 1000,\n"
     "           \"per_ip_connections\": 1000, \"connection_timeout_s\": 30},\n"
     "  \"node\": {\"install_seccomp\": true, \"seccomp_dir\": \"/var/lib/k/seccomp/hks\"},\n"
+    "  \"kubernetes\": {\"kubeconfig\": \"/etc/hks/kubeconfig\", \"context\": \"prod\",\n"
+    "                 \"in_cluster\": true, \"namespace\": \"hks-{project}\",\n"
+    "                 \"registry\": \"registry.example:5000\", \"repository_prefix\": \"fn\",\n"
+    "                 \"registry_insecure\": true, \"registry_ca_file\": \"/etc/hks/ca.pem\",\n"
+    "                 \"docker_config\": \"/etc/hks/docker.json\",\n"
+    "                 \"base_layout_python\": \"/srv/base/python\",\n"
+    "                 \"base_layout_node\": \"/srv/base/node\", \"ready_timeout_s\": \"5m\",\n"
+    "                 \"reap_interval_s\": 3, \"request_timeout_s\": 7},\n"
     "  \"log_level\": \"debug\"\n"
     "}\n";
 
@@ -502,6 +510,20 @@ static void a_full_config_file_sets_everything(void **state)
     assert_int_equal(cfg.connection_timeout_s, 30);
     assert_true(cfg.node_install_seccomp);
     assert_string_equal(cfg.node_seccomp_dir, "/var/lib/k/seccomp/hks");
+    assert_string_equal(cfg.kube_kubeconfig, "/etc/hks/kubeconfig");
+    assert_string_equal(cfg.kube_context, "prod");
+    assert_true(cfg.kube_in_cluster);
+    assert_string_equal(cfg.kube_namespace, "hks-{project}");
+    assert_string_equal(cfg.kube_registry, "registry.example:5000");
+    assert_string_equal(cfg.kube_repository, "fn");
+    assert_true(cfg.kube_registry_insecure);
+    assert_string_equal(cfg.kube_registry_ca, "/etc/hks/ca.pem");
+    assert_string_equal(cfg.kube_docker_config, "/etc/hks/docker.json");
+    assert_string_equal(cfg.kube_base_python, "/srv/base/python");
+    assert_string_equal(cfg.kube_base_node, "/srv/base/node");
+    assert_int_equal(cfg.kube_ready_timeout_s, 300);
+    assert_int_equal(cfg.kube_reap_interval_s, 3);
+    assert_int_equal(cfg.kube_request_timeout_s, 7);
     assert_string_equal(cfg.log_level, "debug");
 
     /* an empty object changes nothing */
@@ -817,6 +839,79 @@ static void assert_configs_equal(const hksd_config *a, const hksd_config *b)
     assert_string_equal(a->log_level, b->log_level);
     assert_int_equal(a->node_install_seccomp, b->node_install_seccomp);
     assert_string_equal(a->node_seccomp_dir, b->node_seccomp_dir);
+    assert_string_equal(a->kube_kubeconfig, b->kube_kubeconfig);
+    assert_string_equal(a->kube_context, b->kube_context);
+    assert_int_equal(a->kube_in_cluster, b->kube_in_cluster);
+    assert_string_equal(a->kube_namespace, b->kube_namespace);
+    assert_string_equal(a->kube_registry, b->kube_registry);
+    assert_string_equal(a->kube_repository, b->kube_repository);
+    assert_int_equal(a->kube_registry_insecure, b->kube_registry_insecure);
+    assert_string_equal(a->kube_registry_ca, b->kube_registry_ca);
+    assert_string_equal(a->kube_docker_config, b->kube_docker_config);
+    assert_string_equal(a->kube_base_python, b->kube_base_python);
+    assert_string_equal(a->kube_base_node, b->kube_base_node);
+    assert_int_equal(a->kube_ready_timeout_s, b->kube_ready_timeout_s);
+    assert_int_equal(a->kube_reap_interval_s, b->kube_reap_interval_s);
+    assert_int_equal(a->kube_request_timeout_s, b->kube_request_timeout_s);
+}
+
+static void kubernetes_namespace_rules(void **state)
+{
+    (void)state;
+    char ns[64];
+    assert_true(hksd_kube_namespace_rule_valid("{project}"));
+    assert_true(hksd_kube_namespace_rule_valid("hks-{project}-fn"));
+    assert_true(hksd_kube_namespace_rule_valid("functions"));
+    assert_false(hksd_kube_namespace_rule_valid(""));
+    assert_false(hksd_kube_namespace_rule_valid("-{project}"));
+    assert_false(hksd_kube_namespace_rule_valid("Hks-{project}"));
+    assert_false(hksd_kube_namespace_rule_valid("{projekt}"));
+    assert_false(hksd_kube_namespace_rule_valid("a/{project}"));
+    assert_int_equal(hksd_kube_namespace("hks-{project}", "team-a", ns, sizeof(ns)), 0);
+    assert_string_equal(ns, "hks-team-a");
+    assert_int_equal(hksd_kube_namespace("{project}", "p1", ns, sizeof(ns)), 0);
+    assert_string_equal(ns, "p1");
+    assert_int_equal(hksd_kube_namespace("shared", "anything", ns, sizeof(ns)), 0);
+    assert_string_equal(ns, "shared");
+    /* a project that makes no DNS label: refused, never truncated */
+    assert_int_equal(hksd_kube_namespace("{project}", "Team_A", ns, sizeof(ns)), -1);
+    assert_int_equal(hksd_kube_namespace("{project}-", "a", ns, sizeof(ns)), -1);
+    char long_project[80];
+    memset(long_project, 'a', sizeof(long_project) - 1);
+    long_project[sizeof(long_project) - 1] = '\0';
+    assert_int_equal(hksd_kube_namespace("{project}", long_project, ns, sizeof(ns)), -1);
+    long_project[64] = '\0';
+    assert_int_equal(hksd_kube_namespace("{project}", long_project, ns, sizeof(ns)), -1);
+    long_project[63] = '\0'; /* 63 characters: the longest label */
+    assert_int_equal(hksd_kube_namespace("x{project}", long_project, ns, sizeof(ns)), -1);
+    assert_int_equal(hksd_kube_namespace("{project}", long_project, ns, sizeof(ns)), 0);
+    /* the config refuses a bad rule, naming the key */
+    hksd_config cfg;
+    hks_error err = {0};
+    hksd_config_defaults(&cfg, "/srv/hks");
+    assert_int_equal(
+        hksd_config_load_file(
+            &cfg, write_file("{\"kubernetes\": {\"namespace\": \"A_{project}\"}}"), &err),
+        -1);
+    assert_non_null(strstr(err.msg, "kubernetes.namespace: 'A_{project}'"));
+    assert_int_equal(
+        hksd_config_load_file(&cfg, write_file("{\"kubernetes\": {\"reap_interval_s\": 0}}"), &err),
+        -1);
+    assert_non_null(strstr(err.msg, "kubernetes.reap_interval_s: must be"));
+    assert_int_equal(
+        hksd_config_load_file(&cfg, write_file("{\"kubernetes\": {\"registry\": \"\"}}"), &err),
+        -1);
+    assert_non_null(strstr(err.msg, "kubernetes.registry: must be a non-empty string"));
+    char *env[] = {"HKSD_KUBE_NAMESPACE=fn-{project}", "HKSD_KUBE_REGISTRY=r.example",
+                   "HKSD_KUBECONFIG=/k", "HKSD_KUBE_REAP_INTERVAL=2s", NULL};
+    assert_int_equal(hksd_config_apply_env(&cfg, env, &err), 0);
+    assert_string_equal(cfg.kube_namespace, "fn-{project}");
+    assert_string_equal(cfg.kube_registry, "r.example");
+    assert_string_equal(cfg.kube_kubeconfig, "/k");
+    assert_int_equal(cfg.kube_reap_interval_s, 2);
+    char *bad_env[] = {"HKSD_KUBE_NAMESPACE=x/{project}", NULL};
+    assert_int_equal(hksd_config_apply_env(&cfg, bad_env, &err), -1);
+    assert_non_null(strstr(err.msg, "environment: kubernetes.namespace"));
 }
 
 static void printed_config_loads_back(void **state)
@@ -878,6 +973,7 @@ int main(void)
         cmocka_unit_test(listen_addresses_parse),
         cmocka_unit_test(environment_overrides),
         cmocka_unit_test(printed_config_loads_back),
+        cmocka_unit_test(kubernetes_namespace_rules),
     };
     return cmocka_run_group_tests(tests, make_tmp_dir, remove_tmp_dir);
 }

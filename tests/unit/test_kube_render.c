@@ -173,6 +173,21 @@ static void test_service_account_and_network_policy(void **state)
     assert_json(ns, "metadata/labels/pod-security.kubernetes.io~1enforce", "\"baseline\"");
     json_decref(ns);
     assert_null(kube_render_namespace(p, "Bad", false, &err));
+    /* a namespace apart from the project (kubernetes.namespace "hks-{project}"): the objects go
+     * there, the project stays the label and the annotation */
+    fn.ns = "hks-proj-a";
+    json_t *moved[] = {kube_render_service_account(p, &fn, &err),
+                       kube_render_network_policy(p, &fn, &err),
+                       kube_render_kservice(p, &fn, &err)};
+    for (size_t i = 0; i < HKS_ARRAY_LEN(moved); i++) {
+        assert_non_null(moved[i]);
+        assert_json(moved[i], "metadata/namespace", "\"hks-proj-a\"");
+        assert_json(moved[i], "metadata/labels/hks.io~1project", "\"proj-a\"");
+        json_decref(moved[i]);
+    }
+    fn.ns = "Not_A_Label";
+    assert_null(kube_render_kservice(p, &fn, &err));
+    assert_non_null(strstr(err.msg, "invalid ns"));
     kube_policy_free(p);
 }
 
