@@ -48,6 +48,7 @@ struct api_proxy {
      * request cost more than the request itself */
     CURL *spare[64];
     unsigned n_spare;
+    bool used; /* transfers were made since the connection cache was last emptied */
 };
 
 void api_proxy_job_free(proxy_job *job)
@@ -311,6 +312,23 @@ static int start_transfer(api_proxy *p, proxy_job *job)
     return curl_multi_add_handle(p->multi, easy) == CURLM_OK ? 0 : -1;
 }
 
+/* libcurl keeps idle connections to instances for reuse and drops those whose instance ended
+ * only when it opens a new one: after a burst they would hold their fds for as long as hksd stays
+ * idle. A second of idleness empties the cache (a new multi handle); the next request connects
+ * again, which costs a Unix socket connect. */
+static void forget_connections(api_proxy *p)
+{
+    pthread_mutex_lock(&p->lock);
+    CURLM *fresh = p->active == 0 && !p->incoming ? curl_multi_init() : NULL;
+    if (fresh) {
+        curl_multi_setopt(fresh, CURLMOPT_MAXCONNECTS, 256L);
+        curl_multi_cleanup(p->multi);
+        p->multi = fresh;
+        p->used = false;
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
 static void *proxy_main(void *arg)
 {
     api_proxy *p = arg;
@@ -356,8 +374,12 @@ static void *proxy_main(void *arg)
             pthread_mutex_lock(&p->lock);
             p->active--;
             pthread_mutex_unlock(&p->lock);
+            p->used = true;
         }
+        uint64_t before = hks_now_us();
         curl_multi_poll(p->multi, NULL, 0, 1000, NULL);
+        if (running == 0 && p->used && hks_now_us() - before >= 900 * 1000)
+            forget_connections(p); /* a second without a transfer */
     }
 }
 
@@ -379,8 +401,8 @@ static void on_lease(void *ctx, int failure, const hksd_lease *lease, const char
     job->next = p->incoming;
     p->incoming = job;
     p->active++;
+    curl_multi_wakeup(p->multi); /* under the lock: the proxy thread may replace the handle */
     pthread_mutex_unlock(&p->lock);
-    curl_multi_wakeup(p->multi);
 }
 
 /* ---- building the request for the instance ---- */
@@ -588,11 +610,11 @@ void api_proxy_stop(api_proxy *p)
         return;
     pthread_mutex_lock(&p->lock);
     p->stopping = true;
+    if (p->running)
+        curl_multi_wakeup(p->multi); /* under the lock: the proxy thread may replace the handle */
     pthread_mutex_unlock(&p->lock);
-    if (p->running) {
-        curl_multi_wakeup(p->multi);
+    if (p->running)
         pthread_join(p->thread, NULL);
-    }
     while (p->n_spare)
         curl_easy_cleanup(p->spare[--p->n_spare]);
     curl_multi_cleanup(p->multi);
