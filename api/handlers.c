@@ -64,6 +64,7 @@ void api_handle_execute(request *req)
         hks_error err = {0};
         if (hksd_execute(req->daemon, &caller, &er, &result, &err) < 0) {
             api_error(req, 503, "unavailable", err.msg, NULL);
+            req->resp.retry_after_s = 1;
         } else {
             char id[64];
             snprintf(id, sizeof(id), "exe-%s", req->id);

@@ -160,6 +160,7 @@ int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err)
     pc.warm[0] = cfg->pool_python;
     pc.warm[1] = cfg->pool_node;
     pc.limits = d->policy.defaults;
+    pc.spawner_exe = "/proc/self/exe"; /* a spawner that dies is replaced: `hksd spawner` */
     if (rt_pool_start(&pc, &d->pool, err) < 0)
         goto fail;
     d->functions_started = true; /* its stop and free are safe after a failed start */
@@ -234,7 +235,7 @@ json_t *hksd_runtimes(hksd *d)
 
 bool hksd_ready(const hksd *d)
 {
-    return d->pool != NULL;
+    return d->pool != NULL && rt_pool_healthy(d->pool);
 }
 
 int hksd_audit(hksd *d, json_t *record, hks_error *err)
@@ -371,6 +372,10 @@ char *hksd_metrics_text(hksd *d)
     for (size_t r = 0; r < 2; r++)
         fprintf(f, "hks_pool_ready{runtime=\"%s\"} %u\n", names[r],
                 d->pool ? rt_pool_ready(d->pool, names[r]) : 0);
+    fputs("# HELP hks_spawner_restarts_total Sandbox spawners that died and were replaced.\n"
+          "# TYPE hks_spawner_restarts_total counter\n",
+          f);
+    fprintf(f, "hks_spawner_restarts_total %lu\n", d->pool ? rt_pool_spawner_restarts(d->pool) : 0);
     fputs("# HELP hks_http_requests_total HTTP requests by route and status code.\n"
           "# TYPE hks_http_requests_total counter\n",
           f);
