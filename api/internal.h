@@ -172,6 +172,8 @@ char *api_function_url(request *req, const char *id);
 
 /* The body as a JSON object (duplicate keys refused), or NULL with a 400 already in req->resp. */
 json_t *api_body_object(request *req);
+/* 507 insufficient_storage: the state directory is full; nothing of the request was kept. */
+void api_no_space(request *req, const char *detail);
 
 /* Handlers (handlers.c, function_handlers.c). */
 void api_handle_deploy(request *req);

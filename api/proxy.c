@@ -18,6 +18,8 @@ struct proxy_job {
     bool leased;
     bool json_answer; /* invoke-function: the answer wrapped in JSON */
     bool retried;     /* sent again after an instance refused the connection */
+    bool sent;        /* the request went out on a connection (libcurl's pre-request callback):
+                       * its instance may have acted on it, so it is never sent again */
     char method[16];
     char *target; /* path and query for the instance */
     struct curl_slist *headers;
@@ -144,7 +146,9 @@ static void answer(proxy_job *job, CURLcode rc, hksd_fn_outcome *outcome)
         outcome->failed = true;
         char message[300];
         snprintf(message, sizeof(message), "the function's instance did not answer: %s",
-                 curl_easy_strerror(rc));
+                 rc == CURLE_COULDNT_CONNECT && job->sent
+                     ? "it ended while handling the request, which was not sent again"
+                     : curl_easy_strerror(rc));
         fail(req, 502, "bad_gateway", message);
         return;
     }
@@ -197,7 +201,9 @@ static void on_lease(void *ctx, int failure, const hksd_lease *lease, const char
 
 static void finish(api_proxy *p, proxy_job *job, CURLcode rc)
 {
-    if (rc == CURLE_COULDNT_CONNECT && job->leased && !job->retried) {
+    /* libcurl sends a request again by itself when a reused connection dies before the answer,
+     * and that new connect fails too when the instance is gone: job->sent tells the cases apart */
+    if (rc == CURLE_COULDNT_CONNECT && job->leased && !job->retried && !job->sent) {
         /* the instance died before the daemon heard of it; nothing reached it, so another
          * instance (or a fresh one) may take the request */
         hksd_fn_outcome not_sent = {.not_sent = true};
@@ -220,6 +226,15 @@ static void finish(api_proxy *p, proxy_job *job, CURLcode rc)
 }
 
 /* ---- curl callbacks (proxy thread) ---- */
+
+static int on_prerequest(void *arg, char *conn_primary_ip, char *conn_local_ip,
+                         int conn_primary_port, int conn_local_port)
+{
+    (void)conn_primary_ip, (void)conn_local_ip, (void)conn_primary_port, (void)conn_local_port;
+    proxy_job *job = arg;
+    job->sent = true;
+    return CURL_PREREQFUNC_OK;
+}
 
 static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
@@ -301,6 +316,9 @@ static int start_transfer(api_proxy *p, proxy_job *job)
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, job);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
+    curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prerequest);
+    curl_easy_setopt(easy, CURLOPT_PREREQDATA, job);
+    job->sent = false;
     if (strcmp(job->method, "HEAD") == 0) {
         curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
     } else if (strcmp(job->method, "GET") != 0 || job->body_len > 0) {

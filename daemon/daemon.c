@@ -40,6 +40,7 @@ struct hksd {
     rt_pool *pool;
     json_t *runtimes;
     hksd_audit_log *audit;
+    atomic_ulong audit_failures; /* records that could not be written (disk full, I/O error) */
     status_counts executions[RT_MAX_RUNTIMES];
     pthread_mutex_t routes_lock;
     route_counter routes[MAX_ROUTE_COUNTERS];
@@ -194,6 +195,11 @@ void hksd_stop(hksd *d)
     free(d);
 }
 
+int hksd_storage_failure(const hks_error *err, int otherwise)
+{
+    return err->errnum == ENOSPC || err->errnum == EDQUOT ? HKSD_FAIL_NO_SPACE : otherwise;
+}
+
 const hksd_config *hksd_config_of(const hksd *d)
 {
     return &d->cfg;
@@ -240,7 +246,10 @@ bool hksd_ready(const hksd *d)
 
 int hksd_audit(hksd *d, json_t *record, hks_error *err)
 {
-    return hksd_audit_log_append(d->audit, record, err);
+    int rc = hksd_audit_log_append(d->audit, record, err);
+    if (rc < 0)
+        atomic_fetch_add(&d->audit_failures, 1);
+    return rc;
 }
 
 void hksd_code_digest(const rt_file *files, size_t n_files, char hex[65])
@@ -372,6 +381,10 @@ char *hksd_metrics_text(hksd *d)
     for (size_t r = 0; r < 2; r++)
         fprintf(f, "hks_pool_ready{runtime=\"%s\"} %u\n", names[r],
                 d->pool ? rt_pool_ready(d->pool, names[r]) : 0);
+    fputs("# HELP hks_audit_write_failures_total Audit records that could not be written.\n"
+          "# TYPE hks_audit_write_failures_total counter\n",
+          f);
+    fprintf(f, "hks_audit_write_failures_total %lu\n", atomic_load(&d->audit_failures));
     fputs("# HELP hks_spawner_restarts_total Sandbox spawners that died and were replaced.\n"
           "# TYPE hks_spawner_restarts_total counter\n",
           f);

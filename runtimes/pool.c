@@ -890,7 +890,9 @@ static int run_in(rt_pool *pool, slot *s, const rt_exec_request *req, const sbx_
         json_decref(done);
         for (size_t i = 0; i < n_out; i++)
             close(out[i]);
-        return hks_fail(err, 0, "no result from the sandbox%s%s", ok ? "" : ": ", why);
+        /* the channel closes without a result only when the spawner is gone */
+        return hks_fail(err, 0, "the sandbox was lost: the sandbox spawner exited before it "
+                                "reported a result%s%s", ok ? "" : "; ", why);
     }
     json_decref(done);
     read_output(n_out > 0 ? out[0] : -1, &result->sandbox.stdout_data, &result->sandbox.stdout_len);

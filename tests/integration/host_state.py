@@ -122,7 +122,9 @@ def snapshot(pid, state):
     except OSError:
         fds = -1
     cgroups = sorted(c for c in hks_cgroups() if cgroup_owner(c) in ours)
-    spawners = sorted(p for p in below if _read("/proc/%d/comm" % p).strip() == "hks-spawner")
+    # the spawner is hksd's child (the sandboxes' inits below it carry the same name)
+    spawners = sorted(p for p in children_map().get(pid, [])
+                      if _read("/proc/%d/comm" % p).strip() == "hks-spawner")
     return {
         "pid": pid,
         "rss_kb": int(field.get("VmRSS", "0 kB").split()[0]),
