@@ -89,7 +89,6 @@ settle() { # wait for the pools to be full and nothing of the run left, then a s
         sleep 1
     done
     sleep 2
-    [ -n "${LOAD_DEBUG_FDS:-}" ] && ls -l "/proc/$pid/fd" >>"$LOAD_DEBUG_FDS"
     snapshot
 }
 

@@ -312,9 +312,16 @@ int hksd_execute(hksd *d, const hksd_caller *caller, const rt_exec_request *req,
     if (rc < 0)
         json_object_set_new(record, "error", json_string(err->msg));
     hks_error audit_err = {0};
-    if (record && hksd_audit(d, record, &audit_err) < 0)
-        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit\",\"error\":\"%s\"}\n",
-                audit_err.msg);
+    if (record && hksd_audit(d, record, &audit_err) < 0) {
+        json_t *line =
+            json_pack("{s:s,s:s,s:s,s:s}", "level", "error", "msg", "audit", "request_id",
+                      caller->request_id ? caller->request_id : "", "error", audit_err.msg);
+        char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+        if (text)
+            fprintf(stderr, "%s\n", text);
+        free(text);
+        json_decref(line);
+    }
     json_decref(record);
     return rc;
 }

@@ -51,7 +51,7 @@ struct rt_pool {
     pthread_mutex_t lock;
     pthread_cond_t changed;
     bool stopping;
-    bool spawner_gone;              /* until a new spawner serves (cfg.spawner_exe), or for good */
+    bool spawner_gone; /* until a new spawner serves (cfg.spawner_exe), or for good */
     atomic_ulong spawner_restarts;
     slot *slots;
     atomic_llong next_id;

@@ -616,8 +616,9 @@ const char *rt_pool_down_reason(const rt_pool *pool)
 {
     if (pool->stopping)
         return "the sandbox pool is stopping";
-    return pool->cfg.spawner_exe ? "the sandbox spawner exited and is being restarted; retry shortly"
-                                 : "the sandbox spawner exited";
+    return pool->cfg.spawner_exe
+               ? "the sandbox spawner exited and is being restarted; retry shortly"
+               : "the sandbox spawner exited";
 }
 
 bool rt_pool_healthy(rt_pool *pool)
@@ -891,8 +892,10 @@ static int run_in(rt_pool *pool, slot *s, const rt_exec_request *req, const sbx_
         for (size_t i = 0; i < n_out; i++)
             close(out[i]);
         /* the channel closes without a result only when the spawner is gone */
-        return hks_fail(err, 0, "the sandbox was lost: the sandbox spawner exited before it "
-                                "reported a result%s%s", ok ? "" : "; ", why);
+        return hks_fail(err, 0,
+                        "the sandbox was lost: the sandbox spawner exited before it "
+                        "reported a result%s%s",
+                        ok ? "" : "; ", why);
     }
     json_decref(done);
     read_output(n_out > 0 ? out[0] : -1, &result->sandbox.stdout_data, &result->sandbox.stdout_len);
