@@ -59,7 +59,7 @@ DEB_PACKAGES := gcc make pkg-config libssl-dev libmicrohttpd-dev libcurl4-openss
 
 .PHONY: all deps test unit unit-asan integration kube-deps security run bench bench-sandbox clean \
         format lint check-policies policy-deps fuzz fuzz-replay bench-execute bench-api deploy-deps \
-        check-deploy ui ui-deps ui-test bench-build e2e-cluster
+        check-deploy ui ui-deps ui-test bench-build e2e-cluster bench-load
 
 # npm ci in directory $(1) from its committed package-lock.json (node_modules is gitignored).
 # NodeSource's nodejs brings npm, Debian's does not: the Debian package is installed when npm is
@@ -255,6 +255,14 @@ bench-api: deps
 bench-execute: deps
 	$(MAKE) all
 	bench/execute.sh
+
+# make bench-load CLIENTS=200 SECONDS=60: the load test (bench/load.sh); fails on an error other
+# than 429 or on anything hksd kept after the run
+CLIENTS ?= 200
+SECONDS ?= 60
+bench-load: deps
+	$(MAKE) all
+	CLIENTS=$(CLIENTS) SECONDS=$(SECONDS) bench/load.sh
 
 bench-sandbox: deps
 	$(MAKE) all

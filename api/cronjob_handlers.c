@@ -31,6 +31,9 @@ static void cronjob_error(request *req, int failure, const char *message, const 
         api_error(req, 503, "unavailable", message, NULL);
         req->resp.retry_after_s = 1;
         break;
+    case HKSD_FAIL_NO_SPACE:
+        api_no_space(req, message);
+        break;
     default:
         api_error(req, 500, "internal", message, NULL);
     }

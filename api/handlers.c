@@ -63,7 +63,12 @@ void api_handle_execute(request *req)
         rt_exec_result result;
         hks_error err = {0};
         if (hksd_execute(req->daemon, &caller, &er, &result, &err) < 0) {
-            api_error(req, 503, "unavailable", err.msg, NULL);
+            if (hksd_storage_failure(&err, 0) == HKSD_FAIL_NO_SPACE) {
+                api_no_space(req, err.msg);
+            } else {
+                api_error(req, 503, "unavailable", err.msg, NULL);
+                req->resp.retry_after_s = 1;
+            }
         } else {
             char id[64];
             snprintf(id, sizeof(id), "exe-%s", req->id);
@@ -92,6 +97,16 @@ bool api_query_uint(request *req, const char *name, unsigned long long min, unsi
         return false;
     }
     return true;
+}
+
+void api_no_space(request *req, const char *detail)
+{
+    char message[1200];
+    snprintf(message, sizeof(message),
+             "no space left in hksd's state directory; nothing of this request was kept (%s)",
+             detail);
+    api_error(req, 507, "insufficient_storage", message, NULL);
+    req->resp.retry_after_s = 5;
 }
 
 /* ---- the rest ---- */

@@ -177,6 +177,8 @@ bool api_query_uint(request *req, const char *name, unsigned long long min, unsi
 
 /* The body as a JSON object (duplicate keys refused), or NULL with a 400 already in req->resp. */
 json_t *api_body_object(request *req);
+/* 507 insufficient_storage: the state directory is full; nothing of the request was kept. */
+void api_no_space(request *req, const char *detail);
 
 /* Handlers (handlers.c, function_handlers.c). */
 void api_handle_deploy(request *req);

@@ -19,6 +19,8 @@ struct proxy_job {
     bool leased;
     bool json_answer; /* invoke-function: the answer wrapped in JSON */
     bool retried;     /* sent again after an instance refused the connection */
+    bool sent;        /* the request went out on a connection (libcurl's pre-request callback):
+                       * its instance may have acted on it, so it is never sent again */
     char method[16];
     char *target; /* path and query for the instance */
     struct curl_slist *headers;
@@ -49,6 +51,7 @@ struct api_proxy {
      * request cost more than the request itself */
     CURL *spare[64];
     unsigned n_spare;
+    bool used; /* transfers were made since the connection cache was last emptied */
 };
 
 void api_proxy_job_free(proxy_job *job)
@@ -144,7 +147,9 @@ static void answer(proxy_job *job, CURLcode rc, hksd_fn_outcome *outcome)
         outcome->failed = true;
         char message[300];
         snprintf(message, sizeof(message), "the function's instance did not answer: %s",
-                 curl_easy_strerror(rc));
+                 rc == CURLE_COULDNT_CONNECT && job->sent
+                     ? "it ended while handling the request, which was not sent again"
+                     : curl_easy_strerror(rc));
         fail(req, 502, "bad_gateway", message);
         return;
     }
@@ -197,7 +202,9 @@ static void on_lease(void *ctx, int failure, const hksd_lease *lease, const char
 
 static void finish(api_proxy *p, proxy_job *job, CURLcode rc)
 {
-    if (rc == CURLE_COULDNT_CONNECT && job->leased && !job->retried) {
+    /* libcurl sends a request again by itself when a reused connection dies before the answer,
+     * and that new connect fails too when the instance is gone: job->sent tells the cases apart */
+    if (rc == CURLE_COULDNT_CONNECT && job->leased && !job->retried && !job->sent) {
         /* the instance died before the daemon heard of it; nothing reached it, so another
          * instance (or a fresh one) may take the request */
         hksd_fn_outcome not_sent = {.not_sent = true};
@@ -220,6 +227,15 @@ static void finish(api_proxy *p, proxy_job *job, CURLcode rc)
 }
 
 /* ---- curl callbacks (proxy thread) ---- */
+
+static int on_prerequest(void *arg, char *conn_primary_ip, char *conn_local_ip,
+                         int conn_primary_port, int conn_local_port)
+{
+    (void)conn_primary_ip, (void)conn_local_ip, (void)conn_primary_port, (void)conn_local_port;
+    proxy_job *job = arg;
+    job->sent = true;
+    return CURL_PREREQFUNC_OK;
+}
 
 static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
@@ -310,6 +326,9 @@ static int start_transfer(api_proxy *p, proxy_job *job)
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, job);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
+    curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prerequest);
+    curl_easy_setopt(easy, CURLOPT_PREREQDATA, job);
+    job->sent = false;
     if (strcmp(job->method, "HEAD") == 0) {
         curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
     } else if (strcmp(job->method, "GET") != 0 || job->body_len > 0) {
@@ -319,6 +338,23 @@ static int start_transfer(api_proxy *p, proxy_job *job)
     }
     job->start_us = hks_now_us();
     return curl_multi_add_handle(p->multi, easy) == CURLM_OK ? 0 : -1;
+}
+
+/* libcurl keeps idle connections to instances for reuse and drops those whose instance ended
+ * only when it opens a new one: after a burst they would hold their fds for as long as hksd stays
+ * idle. A second of idleness empties the cache (a new multi handle); the next request connects
+ * again, which costs a Unix socket connect. */
+static void forget_connections(api_proxy *p)
+{
+    pthread_mutex_lock(&p->lock);
+    CURLM *fresh = p->active == 0 && !p->incoming ? curl_multi_init() : NULL;
+    if (fresh) {
+        curl_multi_setopt(fresh, CURLMOPT_MAXCONNECTS, 256L);
+        curl_multi_cleanup(p->multi);
+        p->multi = fresh;
+        p->used = false;
+    }
+    pthread_mutex_unlock(&p->lock);
 }
 
 static void *proxy_main(void *arg)
@@ -366,8 +402,12 @@ static void *proxy_main(void *arg)
             pthread_mutex_lock(&p->lock);
             p->active--;
             pthread_mutex_unlock(&p->lock);
+            p->used = true;
         }
+        uint64_t before = hks_now_us();
         curl_multi_poll(p->multi, NULL, 0, 1000, NULL);
+        if (running == 0 && p->used && hks_now_us() - before >= 900 * 1000)
+            forget_connections(p); /* a second without a transfer */
     }
 }
 
@@ -389,8 +429,8 @@ static void on_lease(void *ctx, int failure, const hksd_lease *lease, const char
     job->next = p->incoming;
     p->incoming = job;
     p->active++;
+    curl_multi_wakeup(p->multi); /* under the lock: the proxy thread may replace the handle */
     pthread_mutex_unlock(&p->lock);
-    curl_multi_wakeup(p->multi);
 }
 
 /* ---- building the request for the instance ---- */
@@ -598,11 +638,11 @@ void api_proxy_stop(api_proxy *p)
         return;
     pthread_mutex_lock(&p->lock);
     p->stopping = true;
+    if (p->running)
+        curl_multi_wakeup(p->multi); /* under the lock: the proxy thread may replace the handle */
     pthread_mutex_unlock(&p->lock);
-    if (p->running) {
-        curl_multi_wakeup(p->multi);
+    if (p->running)
         pthread_join(p->thread, NULL);
-    }
     while (p->n_spare)
         curl_easy_cleanup(p->spare[--p->n_spare]);
     curl_multi_cleanup(p->multi);

@@ -119,6 +119,9 @@ typedef struct bld_registry_options {
     const char *ca_file;       /* PEM bundle to verify TLS against; NULL: the system's */
     bool insecure;             /* plain HTTP allowed for this registry (never silently) */
     unsigned retries;          /* per request, with exponential backoff; default 3 */
+    unsigned stall_s;          /* a request that moves no byte for this long fails (and is
+                                  retried); 0: 60 s. A registry that hangs costs at most
+                                  (retries + 1) x stall_s plus the pauses between them */
     size_t chunk_bytes;        /* 0: monolithic uploads; else chunked PATCHes of this size */
     const char *mount_from;    /* repository to cross-mount existing blobs from (the base's) */
 } bld_registry_options;

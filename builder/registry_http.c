@@ -14,7 +14,7 @@
 #include <openssl/evp.h>
 
 #define CONNECT_TIMEOUT_MS 10000L
-#define STALL_SECONDS      60L  /* a transfer slower than 1 byte/s for this long is dropped */
+#define STALL_SECONDS      60u  /* a transfer slower than 1 byte/s for this long is dropped */
 #define BACKOFF_CAP_MS     8000 /* the longest wait between attempts, Retry-After included */
 #define RETRY_AFTER_CAP_S  30
 #define CONFIG_MAX         (1024 * 1024)
@@ -47,6 +47,7 @@ int reg_client_init(reg_client *c, const bld_registry_options *opt, const bld_im
     c->docker_config = opt->docker_config;
     c->mount_from = opt->mount_from;
     c->retries = opt->retries ? opt->retries : 3;
+    c->stall_s = opt->stall_s ? opt->stall_s : STALL_SECONDS;
     c->backoff_ms = 200;
     c->curl = curl_easy_init();
     if (!c->curl)
@@ -232,7 +233,7 @@ static CURLcode perform_once(reg_client *c, const reg_request *rq, reg_response 
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, STALL_SECONDS);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)c->stall_s);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
     if (c->ca_file)
@@ -326,6 +327,8 @@ static int transport_error(const reg_client *c, const reg_request *rq, CURLcode 
         kind = "TLS handshake failed";
     else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
         kind = "cannot connect";
+    else if (rc == CURLE_OPERATION_TIMEDOUT)
+        kind = "no answer (timed out)";
     else if (rc == CURLE_UNSUPPORTED_PROTOCOL)
         kind = "protocol refused (plain http needs the registry configured insecure)";
     char after[48] = "";

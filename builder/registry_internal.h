@@ -121,6 +121,7 @@ typedef struct reg_client {
     const char *docker_config;
     bool insecure;
     unsigned retries;
+    unsigned stall_s;     /* seconds without a byte before a request is dropped */
     unsigned backoff_ms;  /* the first retry's wait; doubles with every retry */
     CURL *curl;           /* one handle for the whole push: its connections are kept alive */
     char *authorization;  /* the Authorization value requests to base carry, or NULL */

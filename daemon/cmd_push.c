@@ -30,6 +30,8 @@ static const char usage[] =
     "  --chunk-size N        upload blobs in PATCHes of N bytes (512K, 4M; default: one PUT)\n"
     "  --mount-from REPO     cross-mount blobs the registry has in REPO instead of uploading\n"
     "  --retries N           attempts after the first for errors worth retrying (default 3)\n"
+    "  --stall-timeout S     a request that receives nothing for S seconds is dropped and\n"
+    "                        retried (default 60; 1 to 3600)\n"
     "  --help                this text\n"
     "\n"
     "Exit status: 0 pushed, 1 failed (one line on stderr says why), 2 usage.\n";
@@ -57,6 +59,7 @@ int hksd_cmd_push(const hksd_config *cfg, int argc, char **argv)
         {"chunk-size", required_argument, NULL, 's'},
         {"mount-from", required_argument, NULL, 'm'},
         {"retries", required_argument, NULL, 'r'},
+        {"stall-timeout", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -96,6 +99,12 @@ int hksd_cmd_push(const hksd_config *cfg, int argc, char **argv)
             if (hks_parse_uint(optarg, 1, 10, &value) < 0)
                 return usage_error("--retries '%s' is not a number from 1 to 10", optarg);
             ro.retries = (unsigned)value;
+            break;
+        case 'S':
+            if (hks_parse_uint(optarg, 1, 3600, &value) < 0)
+                return usage_error("--stall-timeout '%s' is not a number of seconds from 1 to 3600",
+                                   optarg);
+            ro.stall_s = (unsigned)value;
             break;
         case 'h':
             fputs(usage, stdout);

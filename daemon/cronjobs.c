@@ -506,12 +506,12 @@ int cj_create(cj_manager *m, const hksd_caller *caller, json_t *body, json_t **o
         hks_fail(err, 0, "this host has %u CronJobs, the most allowed (cron.max_cronjobs)",
                  m->n_cronjobs);
     } else if (make_dir(cj->dir, err) < 0 || make_dir(runs, err) < 0) {
-        failure = HKSD_FAIL_INTERNAL;
+        failure = hksd_storage_failure(err, HKSD_FAIL_INTERNAL);
     } else {
         cj->created_at = cj->updated_at = cj->last_schedule_at = cj_now(m);
         cj->next_run_at = next_after(cj, cj->last_schedule_at);
         if (cj_save(m, cj, err) < 0) {
-            failure = HKSD_FAIL_INTERNAL;
+            failure = hksd_storage_failure(err, HKSD_FAIL_INTERNAL);
             hks_error ignored;
             rt_remove_tree(cj->dir, &ignored);
         }

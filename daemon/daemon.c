@@ -42,6 +42,7 @@ struct hksd {
     rt_pool *pool;
     json_t *runtimes;
     hksd_audit_log *audit;
+    atomic_ulong audit_failures; /* records that could not be written (disk full, I/O error) */
     status_counts executions[RT_MAX_RUNTIMES];
     pthread_mutex_t routes_lock;
     route_counter routes[MAX_ROUTE_COUNTERS];
@@ -166,6 +167,7 @@ int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err)
     pc.warm[0] = cfg->pool_python;
     pc.warm[1] = cfg->pool_node;
     pc.limits = d->policy.defaults;
+    pc.spawner_exe = "/proc/self/exe"; /* a spawner that dies is replaced: `hksd spawner` */
     if (rt_pool_start(&pc, &d->pool, err) < 0)
         goto fail;
     d->functions_started = true; /* its stop and free are safe after a failed start */
@@ -202,6 +204,11 @@ void hksd_stop(hksd *d)
     pthread_mutex_destroy(&d->routes_lock);
     pthread_rwlock_destroy(&d->policy_lock);
     free(d);
+}
+
+int hksd_storage_failure(const hks_error *err, int otherwise)
+{
+    return err->errnum == ENOSPC || err->errnum == EDQUOT ? HKSD_FAIL_NO_SPACE : otherwise;
 }
 
 const hksd_config *hksd_config_of(const hksd *d)
@@ -245,12 +252,15 @@ json_t *hksd_runtimes(hksd *d)
 
 bool hksd_ready(const hksd *d)
 {
-    return d->pool != NULL;
+    return d->pool != NULL && rt_pool_healthy(d->pool);
 }
 
 int hksd_audit(hksd *d, json_t *record, hks_error *err)
 {
-    return hksd_audit_log_append(d->audit, record, err);
+    int rc = hksd_audit_log_append(d->audit, record, err);
+    if (rc < 0)
+        atomic_fetch_add(&d->audit_failures, 1);
+    return rc;
 }
 
 void hksd_code_digest(const rt_file *files, size_t n_files, char hex[65])
@@ -334,9 +344,16 @@ int hksd_execute(hksd *d, const hksd_caller *caller, const rt_exec_request *req,
     if (rc < 0)
         json_object_set_new(record, "error", json_string(err->msg));
     hks_error audit_err = {0};
-    if (record && hksd_audit(d, record, &audit_err) < 0)
-        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit\",\"error\":\"%s\"}\n",
-                audit_err.msg);
+    if (record && hksd_audit(d, record, &audit_err) < 0) {
+        json_t *line =
+            json_pack("{s:s,s:s,s:s,s:s}", "level", "error", "msg", "audit", "request_id",
+                      caller->request_id ? caller->request_id : "", "error", audit_err.msg);
+        char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+        if (text)
+            fprintf(stderr, "%s\n", text);
+        free(text);
+        json_decref(line);
+    }
     json_decref(record);
     return rc;
 }
@@ -403,6 +420,14 @@ char *hksd_metrics_text(hksd *d)
     for (size_t r = 0; r < 2; r++)
         fprintf(f, "hks_pool_ready{runtime=\"%s\"} %u\n", names[r],
                 d->pool ? rt_pool_ready(d->pool, names[r]) : 0);
+    fputs("# HELP hks_audit_write_failures_total Audit records that could not be written.\n"
+          "# TYPE hks_audit_write_failures_total counter\n",
+          f);
+    fprintf(f, "hks_audit_write_failures_total %lu\n", atomic_load(&d->audit_failures));
+    fputs("# HELP hks_spawner_restarts_total Sandbox spawners that died and were replaced.\n"
+          "# TYPE hks_spawner_restarts_total counter\n",
+          f);
+    fprintf(f, "hks_spawner_restarts_total %lu\n", d->pool ? rt_pool_spawner_restarts(d->pool) : 0);
     fputs("# HELP hks_http_requests_total HTTP requests by route and status code.\n"
           "# TYPE hks_http_requests_total counter\n",
           f);

@@ -57,7 +57,11 @@ typedef enum hksd_failure {
     HKSD_FAIL_START,        /* 502: the function's instance could not start */
     HKSD_FAIL_TIMEOUT,      /* 504 */
     HKSD_FAIL_CONFLICT,     /* 409: a name taken, a run refused by the Forbid policy */
+    HKSD_FAIL_NO_SPACE,     /* 507: the state directory's file system is full (or over quota) */
 } hksd_failure;
+
+/* HKSD_FAIL_NO_SPACE when err is a full file system (ENOSPC, EDQUOT), else otherwise. */
+int hksd_storage_failure(const hks_error *err, int otherwise);
 
 typedef struct hksd_fn_spec {
     const char *name;     /* checked by the edge: 1-63 of [a-z0-9-], a letter first */

@@ -637,13 +637,13 @@ int fn_deploy(fn_manager *fm, const hksd_caller *caller, const hksd_fn_spec *spe
     snprintf(code_dir, sizeof(code_dir), "%s/code", dir);
     if (mkdir(dir, 0700) < 0) {
         hks_fail(err, errno, "create %s", dir);
-        return HKSD_FAIL_INTERNAL;
+        return hksd_storage_failure(err, HKSD_FAIL_INTERNAL);
     }
     int failure = fn_write_code(spec, code_dir, err);
     if (failure) {
         hks_error ignored;
         rt_remove_tree(dir, &ignored);
-        return failure < 0 ? HKSD_FAIL_INTERNAL : failure;
+        return hksd_storage_failure(err, failure < 0 ? HKSD_FAIL_INTERNAL : failure);
     }
     char sha[65];
     fn_code_digest(spec, sha);
@@ -669,7 +669,7 @@ int fn_deploy(fn_manager *fm, const hksd_caller *caller, const hksd_fn_spec *spe
             fn_unref(fn);
             pthread_mutex_unlock(&fm->lock);
         }
-        return HKSD_FAIL_INTERNAL;
+        return hksd_storage_failure(err, HKSD_FAIL_INTERNAL);
     }
     json_decref(record);
     fn_log_system(fn, 0, "deployed");

@@ -226,6 +226,9 @@ int main(int argc, char **argv)
     hksd_config cfg;
     bool print_config = false;
     const char *sub = argc > 1 ? argv[1] : "";
+    /* how hksd restarts its sandbox spawner when it died (runtimes/pool.c): not for people */
+    if (strcmp(sub, "spawner") == 0)
+        return sbx_spawner_cli(argc - 1, argv + 1);
     if (strcmp(sub, "token") == 0 || strcmp(sub, "build") == 0 || strcmp(sub, "push") == 0 ||
         strcmp(sub, "audit") == 0 || strcmp(sub, "policy") == 0) {
         char root[PATH_MAX];

@@ -41,7 +41,7 @@ typedef struct slot {
 
 struct rt_pool {
     rt_pool_config cfg;
-    char root[PATH_MAX], work_dir[PATH_MAX], profile_path[PATH_MAX];
+    char root[PATH_MAX], work_dir[PATH_MAX], profile_path[PATH_MAX], spawner_exe[PATH_MAX];
     sbx_spawner *spawner;
     int sock;
     int epfd;
@@ -51,7 +51,8 @@ struct rt_pool {
     pthread_mutex_t lock;
     pthread_cond_t changed;
     bool stopping;
-    bool spawner_gone;
+    bool spawner_gone; /* until a new spawner serves (cfg.spawner_exe), or for good */
+    atomic_ulong spawner_restarts;
     slot *slots;
     atomic_llong next_id;
     pthread_t refiller;
@@ -62,6 +63,8 @@ struct rt_pool {
 };
 
 json_t *rt_limits_json(const sbx_limits *l);
+/* Why executions and instance starts are refused right now (pool->lock held). */
+const char *rt_pool_down_reason(const rt_pool *pool);
 /* pool->lock held */
 void rt_slot_unlink(rt_pool *pool, slot *target);
 /* Forget a slot whose sandbox has ended: its fds, its /code directory (one-shot), its result. */

@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -187,9 +188,9 @@ static void *refill_main(void *arg)
     rt_pool *pool = arg;
     pthread_mutex_lock(&pool->lock);
     for (;;) {
-        while (!pool->refill_pending && !pool->stopping)
+        while ((!pool->refill_pending || pool->spawner_gone) && !pool->stopping)
             pthread_cond_wait(&pool->refill_wanted, &pool->lock);
-        if (pool->stopping || pool->spawner_gone)
+        if (pool->stopping)
             break;
         pool->refill_pending = false;
         for (size_t r = 0; r < RT_N_RUNTIMES; r++) {
@@ -353,6 +354,67 @@ static void on_control(rt_pool *pool, json_int_t id)
     pthread_mutex_unlock(&pool->lock);
 }
 
+static int load_profile(rt_pool *pool, hks_error *err);
+
+/* Wait ms, or less when the pool is being stopped (its eventfd). */
+static void pause_unless_stopped(rt_pool *pool, unsigned ms)
+{
+    struct pollfd wake = {.fd = pool->wake, .events = POLLIN};
+    (void)poll(&wake, 1, (int)ms);
+}
+
+/* The spawner died (killed, crashed): its sandboxes died with it (parent-death signal), and their
+ * owners were told. Warm sandboxes nobody claimed are forgotten, a new spawner is started by
+ * executing cfg.spawner_exe (retried with a growing pause while that fails), the profile loaded
+ * into it, and the pools refilled. Meanwhile executions and instance starts are refused (503). */
+static void restart_spawner(rt_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    for (slot **p = &pool->slots; *p;) {
+        slot *s = *p;
+        if (s->pooled && s->state != SLOT_CLAIMED && !s->serve.on_end) {
+            *p = s->next;
+            pool->pooled[s->runtime]--;
+            if (s->control >= 0)
+                epoll_ctl(pool->epfd, EPOLL_CTL_DEL, s->control, NULL);
+            rt_slot_free(s);
+        } else {
+            p = &s->next;
+        }
+    }
+    pthread_mutex_unlock(&pool->lock);
+    epoll_ctl(pool->epfd, EPOLL_CTL_DEL, pool->sock, NULL);
+    unsigned pause_ms = 100;
+    for (;;) {
+        pthread_mutex_lock(&pool->lock);
+        bool stopping = pool->stopping;
+        pthread_mutex_unlock(&pool->lock);
+        if (stopping)
+            return;
+        hks_error err = {0};
+        if (sbx_spawner_respawn(pool->spawner, pool->cfg.spawner_exe, &err) == 0 &&
+            load_profile(pool, &err) == 0)
+            break;
+        fprintf(stderr,
+                "{\"level\":\"error\",\"msg\":\"sandbox spawner restart failed\","
+                "\"error\":\"%s\",\"retry_ms\":%u}\n",
+                err.msg, pause_ms);
+        pause_unless_stopped(pool, pause_ms);
+        pause_ms = pause_ms < 5000 ? pause_ms * 2 : 10000;
+    }
+    struct epoll_event sock_ev = {.events = EPOLLIN, .data.u64 = 0};
+    epoll_ctl(pool->epfd, EPOLL_CTL_ADD, pool->sock, &sock_ev);
+    pthread_mutex_lock(&pool->lock);
+    pool->spawner_gone = false;
+    atomic_fetch_add(&pool->spawner_restarts, 1);
+    pool->refill_pending = true;
+    pthread_cond_signal(&pool->refill_wanted);
+    pthread_cond_broadcast(&pool->changed);
+    pthread_mutex_unlock(&pool->lock);
+    fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"sandbox spawner restarted\",\"pid\":%d}\n",
+            (int)sbx_spawner_pid(pool->spawner));
+}
+
 static void *dispatch(void *arg)
 {
     rt_pool *pool = arg;
@@ -371,6 +433,11 @@ static void *dispatch(void *arg)
             }
         }
         rt_serve_deliver(pool);
+        pthread_mutex_lock(&pool->lock);
+        bool restart = pool->spawner_gone && !pool->stopping && pool->cfg.spawner_exe;
+        pthread_mutex_unlock(&pool->lock);
+        if (restart)
+            restart_spawner(pool);
         pthread_mutex_lock(&pool->lock);
         bool stop = pool->stopping || pool->spawner_gone;
         bool short_of_warm = false;
@@ -399,12 +466,19 @@ static int load_profile(rt_pool *pool, hks_error *err)
     if (rc < 0)
         return -1;
     json_t *reply = NULL;
-    int fds[SBX_MSG_MAX_FDS];
-    size_t n_fds = 0;
-    if (sbx_msg_recv(pool->sock, &reply, fds, &n_fds, err) < 0)
-        return -1;
-    for (size_t i = 0; i < n_fds; i++)
-        close(fds[i]);
+    for (;;) {
+        int fds[SBX_MSG_MAX_FDS];
+        size_t n_fds = 0;
+        if (sbx_msg_recv(pool->sock, &reply, fds, &n_fds, err) < 0)
+            return -1;
+        for (size_t i = 0; i < n_fds; i++)
+            close(fds[i]);
+        if (!reply)
+            return hks_fail(err, 0, "the spawner closed its socket");
+        if (json_integer_value(json_object_get(reply, "id")) == 0)
+            break;
+        json_decref(reply); /* about a request that raced the restart: its slot is gone */
+    }
     const char *op = json_string_value(json_object_get(reply, "op"));
     rc = op && strcmp(op, "loaded") == 0
              ? 0
@@ -444,6 +518,10 @@ int rt_pool_start(const rt_pool_config *cfg, rt_pool **out, hks_error *err)
     snprintf(pool->profile_path, sizeof(pool->profile_path), "%s", cfg->profile_path);
     pool->cfg.profile_path = pool->profile_path;
     pool->cfg.root = pool->root;
+    if (cfg->spawner_exe) {
+        snprintf(pool->spawner_exe, sizeof(pool->spawner_exe), "%s", cfg->spawner_exe);
+        pool->cfg.spawner_exe = pool->spawner_exe;
+    }
     pool->cfg.work_dir = pool->work_dir;
     if (!realpath(cfg->root, pool->root)) {
         hks_fail(err, errno, "runtime root %s", cfg->root);
@@ -534,6 +612,28 @@ int rt_pool_reload_profile(rt_pool *pool, hks_error *err)
     return rc;
 }
 
+const char *rt_pool_down_reason(const rt_pool *pool)
+{
+    if (pool->stopping)
+        return "the sandbox pool is stopping";
+    return pool->cfg.spawner_exe
+               ? "the sandbox spawner exited and is being restarted; retry shortly"
+               : "the sandbox spawner exited";
+}
+
+bool rt_pool_healthy(rt_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    bool up = !pool->spawner_gone && !pool->stopping;
+    pthread_mutex_unlock(&pool->lock);
+    return up;
+}
+
+unsigned long rt_pool_spawner_restarts(rt_pool *pool)
+{
+    return (unsigned long)atomic_load(&pool->spawner_restarts);
+}
+
 unsigned rt_pool_ready(rt_pool *pool, const char *name)
 {
     const rt_runtime *rt = rt_runtime_find(name);
@@ -620,8 +720,9 @@ static slot *claim(rt_pool *pool, size_t runtime, bool allow_warm, const sbx_lim
     }
     *warm = false;
     if (pool->spawner_gone || pool->stopping) {
+        const char *why = rt_pool_down_reason(pool);
         pthread_mutex_unlock(&pool->lock);
-        hks_fail(err, 0, "the sandbox pool is not running");
+        hks_fail(err, 0, "%s", why);
         return NULL;
     }
     pthread_mutex_unlock(&pool->lock);
@@ -790,7 +891,11 @@ static int run_in(rt_pool *pool, slot *s, const rt_exec_request *req, const sbx_
         json_decref(done);
         for (size_t i = 0; i < n_out; i++)
             close(out[i]);
-        return hks_fail(err, 0, "no result from the sandbox%s%s", ok ? "" : ": ", why);
+        /* the channel closes without a result only when the spawner is gone */
+        return hks_fail(err, 0,
+                        "the sandbox was lost: the sandbox spawner exited before it "
+                        "reported a result%s%s",
+                        ok ? "" : "; ", why);
     }
     json_decref(done);
     read_output(n_out > 0 ? out[0] : -1, &result->sandbox.stdout_data, &result->sandbox.stdout_len);

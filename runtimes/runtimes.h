@@ -30,6 +30,9 @@ typedef struct rt_pool_config {
     unsigned warm[RT_MAX_RUNTIMES]; /* sandboxes kept ready, per runtime in rt_runtime order */
     sbx_limits limits; /* limits sandboxes are created with (tmpfs, rlimits, defaults) */
     uint64_t idle_ms;  /* a warm sandbox waiting longer than this is replaced */
+    /* When the spawner dies, a new one is started by executing "<spawner_exe> spawner --fd 3"
+     * (sbx_spawner_respawn) and the pools refilled; NULL: the pool stays down. */
+    const char *spawner_exe;
 } rt_pool_config;
 
 void rt_pool_config_init(rt_pool_config *cfg);
@@ -74,6 +77,10 @@ int rt_pool_execute(rt_pool *pool, const rt_exec_request *req, rt_exec_result *r
 /* Compile the seccomp profile again (SIGHUP): sandboxes started from now on use it; the answer
  * is logged. Sandboxes already waiting keep the program they were started with. */
 int rt_pool_reload_profile(rt_pool *pool, hks_error *err);
+/* Whether the pool can start sandboxes now (false while its spawner is being restarted). */
+bool rt_pool_healthy(rt_pool *pool);
+/* How many times a spawner that died was replaced. */
+unsigned long rt_pool_spawner_restarts(rt_pool *pool);
 /* Warm sandboxes ready right now for a runtime (for metrics and tests). */
 unsigned rt_pool_ready(rt_pool *pool, const char *runtime);
 /* Wait until every runtime has its warm sandboxes (or timeout_ms passes); returns 0 when full. */

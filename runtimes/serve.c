@@ -53,6 +53,7 @@ static int start_slot(rt_pool *pool, const rt_runtime *rt, const char *code_dir,
     s->control = control[0];
     pthread_mutex_lock(&pool->lock);
     if (pool->stopping || pool->spawner_gone) {
+        const char *why = rt_pool_down_reason(pool);
         pthread_mutex_unlock(&pool->lock);
         json_decref(msg);
         if (with_control) {
@@ -60,7 +61,7 @@ static int start_slot(rt_pool *pool, const rt_runtime *rt, const char *code_dir,
             close(control[1]);
         }
         free(s);
-        return hks_fail(err, 0, "the sandbox pool is not running");
+        return hks_fail(err, 0, "%s", why);
     }
     if (s->control >= 0) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)s->id};

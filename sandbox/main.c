@@ -71,8 +71,6 @@ static const char usage[] =
     "  hks-sandbox --memory 256M --pids 64 --wall 5s --cpu 5s --ro-bind ./fn:/code --json -- \\\n"
     "      /usr/bin/python3 /code/main.py\n";
 
-int sbx_spawner_cli(int argc, char **argv);
-
 enum {
     OPT_PROFILE = 256,
     OPT_MEMORY,

@@ -214,6 +214,14 @@ typedef struct sbx_spawner sbx_spawner;
 int sbx_spawner_start(sbx_spawner **out, hks_error *err);
 int sbx_spawner_fd(const sbx_spawner *spawner);
 pid_t sbx_spawner_pid(const sbx_spawner *spawner);
+/* Replace a spawner that is gone (or kill it first) with a new one, started by executing
+ * `EXE spawner --fd 3` (safe from a threaded process, unlike the fork of sbx_spawner_start; EXE
+ * must serve that command, see sbx_spawner_cli). The socket keeps its fd number: threads sending
+ * on it reach the new spawner. Sandboxes of the old one died with it (parent-death signal); the
+ * new one sweeps their cgroups when it starts. */
+int sbx_spawner_respawn(sbx_spawner *spawner, const char *exe, hks_error *err);
+/* `spawner --fd N`: serve as a spawner on the inherited socket N (argv[0] is "spawner"). */
+int sbx_spawner_cli(int argc, char **argv);
 /* Close the socket, wait for the spawner to clean up and exit. Returns its exit status. */
 int sbx_spawner_stop(sbx_spawner *spawner);
 /* Serve requests on sock until it closes; returns the process exit status. */

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <spawn.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
@@ -502,17 +503,72 @@ pid_t sbx_spawner_pid(const sbx_spawner *spawner)
     return spawner->pid;
 }
 
+extern char **environ;
+
+int sbx_spawner_respawn(sbx_spawner *spawner, const char *exe, hks_error *err)
+{
+    /* the old one is reaped first: the new spawner's sweep removes the cgroups of creators that
+     * are gone, and a zombie still counts as there */
+    if (spawner->pid > 0) {
+        kill(spawner->pid, SIGKILL);
+        while (waitpid(spawner->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        spawner->pid = -1;
+    }
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+        return hks_fail(err, errno, "socketpair for the spawner");
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attr);
+    /* fd 3 is the socket; nothing else of the caller's but stdio reaches the spawner */
+    posix_spawn_file_actions_adddup2(&actions, pair[1], 3);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGHUP);
+    sigaddset(&defaults, SIGPIPE);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    char *argv[] = {(char *)exe, "spawner", "--fd", "3", NULL};
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, exe, &actions, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    close(pair[1]);
+    if (rc != 0) {
+        close(pair[0]);
+        return hks_fail(err, rc, "start the spawner: %s spawner --fd 3", exe);
+    }
+    /* the same fd number: threads that send on it reach the new spawner, never another file */
+    if (dup3(pair[0], spawner->sock, O_CLOEXEC) < 0) {
+        int saved = errno;
+        close(pair[0]);
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return hks_fail(err, saved, "install the new spawner's socket");
+    }
+    close(pair[0]);
+    spawner->pid = pid;
+    return 0;
+}
+
 int sbx_spawner_stop(sbx_spawner *spawner)
 {
     close(spawner->sock);
     int status = 0;
-    while (waitpid(spawner->pid, &status, 0) < 0 && errno == EINTR)
+    while (spawner->pid > 0 && waitpid(spawner->pid, &status, 0) < 0 && errno == EINTR)
         ;
     free(spawner);
     return status;
 }
 
-int sbx_spawner_cli(int argc, char **argv);
 int sbx_spawner_cli(int argc, char **argv)
 {
     static const struct option opts[] = {{"fd", required_argument, NULL, 'f'}, {NULL, 0, NULL, 0}};
@@ -531,5 +587,6 @@ int sbx_spawner_cli(int argc, char **argv)
         fputs("usage: hks-sandbox spawner --fd N   (N: a SOCK_SEQPACKET socket)\n", stderr);
         return 2;
     }
+    prctl(PR_SET_NAME, "hks-spawner");
     return sbx_spawner_serve((int)fd);
 }

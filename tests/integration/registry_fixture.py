@@ -279,13 +279,19 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
 class ProxyHandler(http.server.BaseHTTPRequestHandler):
     """Forwards to a registry on 127.0.0.1:upstream_port. Faults: the first fail_first requests
     answer 503 with Retry-After: 1; every request answers status always (if set); Location
-    headers are made relative (path and query only) when relative_location."""
+    headers are made relative (path and query only) when relative_location; every answer waits
+    delay seconds (a slow registry); from request number hang_after on (0: the first), requests
+    are read and never answered (a registry that hangs); from drop_after on, the connection is
+    closed without an answer (a registry that went down mid-push)."""
 
     protocol_version = "HTTP/1.1"
     upstream_port = 0
     fail_first = 0
     always = None
     relative_location = False
+    delay = 0.0
+    hang_after = None
+    drop_after = None
 
     def log_message(self, *args):
         pass
@@ -297,6 +303,14 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             index = len(self.owner.requests)
             self.owner.requests.append({"method": self.command, "path": self.path,
                                         "expect": self.headers.get("Expect")})
+        if self.hang_after is not None and index >= self.hang_after:
+            time.sleep(120)  # the client gives up first; the thread is a daemon
+            return
+        if self.drop_after is not None and index >= self.drop_after:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        time.sleep(self.delay)
         status = self.always or (503 if index < self.fail_first else None)
         if status:
             payload = json.dumps({"errors": [{"code": "UNAVAILABLE",

@@ -285,6 +285,45 @@ def test_registry_down_fails_after_retries(image):
     assert time.monotonic() - start >= 0.6  # 200 ms, then 400 ms
 
 
+def test_slow_registry_is_waited_for(proxy, image, tmp_path):
+    p = proxy(delay=0.3)
+    start = time.monotonic()
+    out = push_ok(image["dir"], f"127.0.0.1:{p.port}/hks/slow:v1", "--insecure",
+                  "--stall-timeout", "5")
+    assert out["uploaded"] == 2
+    assert time.monotonic() - start >= 0.3 * len(p.requests)
+    read_back(tmp_path, f"127.0.0.1:{p.port}/hks/slow:v1", image)
+
+
+def test_hanging_registry_fails_in_bounded_time_naming_it(proxy, image):
+    p = proxy(hang_after=0)
+    start = time.monotonic()
+    r = push(image["dir"], f"127.0.0.1:{p.port}/hks/hang:v1", "--insecure", "--retries", "2",
+             "--stall-timeout", "1")
+    elapsed = time.monotonic() - start
+    line = one_line_error(r)
+    assert f"registry 127.0.0.1:{p.port}, repository hks/hang" in line
+    assert "no answer (timed out) after 3 attempts" in line
+    assert len(p.requests) == 3
+    # three attempts of about a second each, 200 and 400 ms between them: bounded
+    assert 3.0 <= elapsed < 10, elapsed
+
+
+def test_registry_going_down_mid_push_then_a_push_again_completes(proxy, registry, image,
+                                                                   tmp_path):
+    p = proxy(drop_after=3)
+    r = push(image["dir"], f"127.0.0.1:{p.port}/hks/midway:v1", "--insecure", "--retries", "1")
+    line = one_line_error(r)
+    assert f"registry 127.0.0.1:{p.port}, repository hks/midway" in line
+    assert "after 2 attempts" in line, line
+    # the registry is back (a proxy that lets everything through): the push completes, with
+    # what reached it before counted as already there
+    back = proxy()
+    out = push_ok(image["dir"], f"127.0.0.1:{back.port}/hks/midway:v1", "--insecure")
+    assert out["uploaded"] + out["skipped"] == 2, out
+    read_back(tmp_path, f"127.0.0.1:{back.port}/hks/midway:v1", image)
+
+
 def test_corrupt_blob_is_refused_naming_it(registry, image, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(image["dir"], broken)
