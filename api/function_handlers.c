@@ -26,6 +26,7 @@ static void daemon_error(request *req, int failure, const char *message)
         break;
     case HKSD_FAIL_TIMEOUT:
         api_error(req, 504, "timeout", message, NULL);
+        break;
     case HKSD_FAIL_NO_SPACE:
         api_no_space(req, message);
         break;
