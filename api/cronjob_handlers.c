@@ -9,36 +9,6 @@
 #define RUN_LOG_BYTES_MAX     (256u << 10)
 #define RUNS_LIMIT_MAX        1000
 
-static void cronjob_error(request *req, int failure, const char *message, const char *field)
-{
-    switch (failure) {
-    case HKSD_FAIL_INVALID:
-        api_error(req, 422, "invalid", message,
-                  field && field[0] ? json_pack("{s:s}", "field", field) : NULL);
-        break;
-    case HKSD_FAIL_NOT_FOUND:
-        api_error(req, 404, "not_found", "no such CronJob", NULL);
-        break;
-    case HKSD_FAIL_CONFLICT:
-        api_error(req, 409, "conflict", message,
-                  field && field[0] ? json_pack("{s:s}", "field", field) : NULL);
-        break;
-    case HKSD_FAIL_BUSY:
-        api_error(req, 429, "overloaded", message, NULL);
-        req->resp.retry_after_s = 5;
-        break;
-    case HKSD_FAIL_UNAVAILABLE:
-        api_error(req, 503, "unavailable", message, NULL);
-        req->resp.retry_after_s = 1;
-        break;
-    case HKSD_FAIL_NO_SPACE:
-        api_no_space(req, message);
-        break;
-    default:
-        api_error(req, 500, "internal", message, NULL);
-    }
-}
-
 static hksd_caller caller_of(const request *req)
 {
     return (hksd_caller){
@@ -56,7 +26,7 @@ void api_handle_cronjob_create(request *req)
     hks_error err = {0};
     int failure = hksd_cronjob_create(req->daemon, &caller, in, &view, field, &err);
     if (failure)
-        cronjob_error(req, failure, err.msg, field);
+        api_failure(req, failure, err.msg, "no such CronJob", field);
     else
         api_json(req, 201, view);
 }
@@ -86,7 +56,7 @@ void api_handle_cronjob_update(request *req)
     hks_error err = {0};
     int failure = hksd_cronjob_update(req->daemon, &caller, req->fn_id, in, &view, field, &err);
     if (failure)
-        cronjob_error(req, failure, err.msg, field);
+        api_failure(req, failure, err.msg, "no such CronJob", field);
     else
         api_json(req, 200, view);
 }
@@ -99,7 +69,7 @@ void api_handle_cronjob_delete(request *req)
     hks_error err = {0};
     int failure = id ? hksd_cronjob_delete(req->daemon, &caller, id, &err) : HKSD_FAIL_NOT_FOUND;
     if (failure)
-        cronjob_error(req, failure, err.msg, NULL);
+        api_failure(req, failure, err.msg, "no such CronJob", NULL);
     else
         api_json(req, 200, json_pack("{s:s,s:b}", "id", id, "deleted", 1));
     json_decref(view);
@@ -130,7 +100,7 @@ void api_handle_cronjob_trigger(request *req)
     hks_error err = {0};
     int failure = hksd_cronjob_trigger(req->daemon, &caller, req->fn_id, &run, &err);
     if (failure)
-        cronjob_error(req, failure, err.msg, NULL);
+        api_failure(req, failure, err.msg, "no such CronJob", NULL);
     else
         api_json(req, 201, run);
 }

@@ -4,37 +4,6 @@
 
 #include <string.h>
 
-static void daemon_error(request *req, int failure, const char *message)
-{
-    switch (failure) {
-    case HKSD_FAIL_INVALID:
-        api_error(req, 422, "invalid", message, NULL);
-        break;
-    case HKSD_FAIL_NOT_FOUND:
-        api_error(req, 404, "not_found", "no such function", NULL);
-        break;
-    case HKSD_FAIL_BUSY:
-        api_error(req, 429, "overloaded", message, NULL);
-        req->resp.retry_after_s = 5;
-        break;
-    case HKSD_FAIL_UNAVAILABLE:
-        api_error(req, 503, "unavailable", message, NULL);
-        req->resp.retry_after_s = 1;
-        break;
-    case HKSD_FAIL_START: /* the cluster or the registry refused (kubernetes backend) */
-        api_error(req, 502, "bad_gateway", message, NULL);
-        break;
-    case HKSD_FAIL_TIMEOUT:
-        api_error(req, 504, "timeout", message, NULL);
-        break;
-    case HKSD_FAIL_NO_SPACE:
-        api_no_space(req, message);
-        break;
-    default:
-        api_error(req, 500, "internal", message, NULL);
-    }
-}
-
 /* A host name and port as a client may send them: nothing that could break out of a URL. */
 static bool plain_host(const char *host)
 {
@@ -94,7 +63,7 @@ void api_handle_deploy(request *req)
         hks_error err = {0};
         int failure = hksd_fn_deploy(req->daemon, &caller, &input->spec, &view, &err);
         if (failure)
-            daemon_error(req, failure, err.msg);
+            api_failure(req, failure, err.msg, "no such function", NULL);
         else
             api_json(req, 201, with_url(req, view));
     }
@@ -128,7 +97,7 @@ void api_handle_delete(request *req)
     hks_error err = {0};
     int failure = hksd_fn_delete(req->daemon, &caller, id, &err);
     if (failure)
-        daemon_error(req, failure, err.msg);
+        api_failure(req, failure, err.msg, "no such function", NULL);
     else
         api_json(req, 200, json_pack("{s:s,s:b}", "id", id, "deleted", 1));
 }

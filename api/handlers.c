@@ -99,6 +99,43 @@ bool api_query_uint(request *req, const char *name, unsigned long long min, unsi
     return true;
 }
 
+void api_failure(request *req, int failure, const char *message, const char *not_found,
+                 const char *field)
+{
+    json_t *details = field && field[0] ? json_pack("{s:s}", "field", field) : NULL;
+    switch (failure) {
+    case HKSD_FAIL_INVALID:
+        api_error(req, 422, "invalid", message, details);
+        return;
+    case HKSD_FAIL_CONFLICT:
+        api_error(req, 409, "conflict", message, details);
+        return;
+    case HKSD_FAIL_NOT_FOUND:
+        api_error(req, 404, "not_found", not_found, NULL);
+        break;
+    case HKSD_FAIL_BUSY:
+        api_error(req, 429, "overloaded", message, NULL);
+        req->resp.retry_after_s = 5;
+        break;
+    case HKSD_FAIL_UNAVAILABLE:
+        api_error(req, 503, "unavailable", message, NULL);
+        req->resp.retry_after_s = 1;
+        break;
+    case HKSD_FAIL_START: /* the cluster or the registry refused (kubernetes backend) */
+        api_error(req, 502, "bad_gateway", message, NULL);
+        break;
+    case HKSD_FAIL_TIMEOUT:
+        api_error(req, 504, "timeout", message, NULL);
+        break;
+    case HKSD_FAIL_NO_SPACE:
+        api_no_space(req, message);
+        break;
+    default:
+        api_error(req, 500, "internal", message, NULL);
+    }
+    json_decref(details);
+}
+
 void api_no_space(request *req, const char *detail)
 {
     char message[1200];

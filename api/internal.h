@@ -179,6 +179,11 @@ bool api_query_uint(request *req, const char *name, unsigned long long min, unsi
 json_t *api_body_object(request *req);
 /* 507 insufficient_storage: the state directory is full; nothing of the request was kept. */
 void api_no_space(request *req, const char *detail);
+/* A hksd_failure as its HTTP answer (422, 409, 404, 429, 503, 502, 504, 507, 500); not_found is
+ * the 404's message ("no such function"); field (NULL or "": none) the field a 422 or 409 is
+ * about, in details.field. */
+void api_failure(request *req, int failure, const char *message, const char *not_found,
+                 const char *field);
 
 /* Handlers (handlers.c, function_handlers.c). */
 void api_handle_deploy(request *req);
