@@ -6,7 +6,8 @@
  * The view differs from the local backend's where the controller keeps no such figure: next_run_at
  * is computed here from the schedule (Kubernetes' DST rules), last_run_at is the controller's
  * lastScheduleTime, last_result is "succeeded" when lastSuccessfulTime is not older than it (null
- * otherwise: running or failed, runs tells), and missed_runs, skipped_runs and runs_kept are null. */
+ * otherwise: running or failed, runs tells), and missed_runs, skipped_runs and runs_kept are null.
+ */
 #include "cronjobs.h"
 
 #include "kube_backend.h"
@@ -231,8 +232,8 @@ static int apply(cj_manager *m, const hksd_caller *caller, const char *ns, const
     return 0;
 }
 
-int cjk_create(cj_manager *m, const hksd_caller *caller, json_t *body, json_t **out,
-               char field[64], hks_error *err)
+int cjk_create(cj_manager *m, const hksd_caller *caller, json_t *body, json_t **out, char field[64],
+               hks_error *err)
 {
     char ns[64], id[CJ_ID_LEN + 1];
     if (kb_namespace(m->kube, caller->project, ns, err) < 0)
@@ -341,7 +342,8 @@ json_t *cjk_list(cj_manager *m, const char *project)
 {
     char ns[64];
     hks_error err = {0};
-    json_t *items = kb_namespace(m->kube, project, ns, &err) == 0 ? list_objects(m, ns, &err) : NULL;
+    json_t *items =
+        kb_namespace(m->kube, project, ns, &err) == 0 ? list_objects(m, ns, &err) : NULL;
     if (!items && err.msg[0])
         kb_log("error", "list CronJobs on the cluster", "", err.msg);
     size_t n = json_array_size(items), k = 0;
@@ -405,8 +407,8 @@ int cjk_trigger(cj_manager *m, const hksd_caller *caller, const char *ref, json_
     *run = kube_cronjob_trigger(m->kube->client, ns, id, err);
     int failure = *run ? 0 : failure_of(err);
     audit(m, caller, "cronjob.trigger", id, name,
-          !failure                           ? "ok"
+          !failure                        ? "ok"
           : failure == HKSD_FAIL_CONFLICT ? "forbidden"
-                                             : "refused");
+                                          : "refused");
     return failure;
 }
