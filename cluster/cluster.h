@@ -313,7 +313,13 @@ typedef struct kube_cronjob {
     const json_t *definition;      /* as daemon/cronjob_spec.c makes it: every default filled */
     const char *curl_image;        /* a function target's invoker, by digest; NULL: the default */
     unsigned ttl_after_finished_s; /* a Job's ttlSecondsAfterFinished; 0: 7 days */
+    const char *project_name;      /* hksd's project (annotation hks.io/project); NULL: project */
+    const char *updated_at;        /* RFC 3339 (annotation hks.io/updated-at); NULL: none */
 } kube_cronjob;
+
+/* The definition rides on the CronJob as the annotation hks.io/definition (compact JSON), so every
+ * hksd reads the same one from the cluster; Kubernetes caps a object's annotations at 256 KiB. */
+#define KUBE_CRONJOB_DEFINITION_MAX (128u << 10)
 
 /* The batch/v1 CronJob of cj (a new reference), or NULL with err (EINVAL naming the field).
  * template_ksvc is the Knative Service of the target function as stored: a task's container

@@ -314,6 +314,30 @@ static json_t *invoke_container(const kube_policy *p, const kube_cronjob *cj, co
     return out;
 }
 
+/* The definition, hksd's project and the time of the change, read back by any hksd. */
+static int annotate_definition(json_t *obj, const kube_cronjob *cj, hks_error *err)
+{
+    json_t *annotations = json_object_get(json_object_get(obj, "metadata"), "annotations");
+    char *text = json_dumps(cj->definition, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return hks_fail(err, ENOMEM, "CronJob %s: serialize the definition", cj->id);
+    size_t len = strlen(text);
+    int rc = json_object_set_new(annotations, "hks.io/definition", json_string(text));
+    free(text);
+    if (len > KUBE_CRONJOB_DEFINITION_MAX)
+        return kube_fail(err, EINVAL,
+                         "CronJob %s: the definition is %zu bytes, more than the %u a CronJob's "
+                         "annotation holds here (a function target's body makes most of it)",
+                         cj->id, len, KUBE_CRONJOB_DEFINITION_MAX);
+    rc |= json_object_set_new(annotations, "hks.io/project",
+                              json_string(cj->project_name ? cj->project_name : cj->project));
+    if (cj->updated_at)
+        rc |= json_object_set_new(annotations, "hks.io/updated-at", json_string(cj->updated_at));
+    if (rc != 0)
+        return kube_fail(err, EINVAL, "CronJob %s: a field is not valid UTF-8", cj->id);
+    return 0;
+}
+
 json_t *kube_render_cronjob(const kube_policy *p, const kube_cronjob *cj,
                             const json_t *template_ksvc, hks_error *err)
 {
@@ -379,6 +403,10 @@ json_t *kube_render_cronjob(const kube_policy *p, const kube_cronjob *cj,
     }
     if (!obj) {
         kube_fail(err, EINVAL, "CronJob %s: a field is not valid UTF-8", cj->id);
+        return NULL;
+    }
+    if (annotate_definition(obj, cj, err) < 0) {
+        json_decref(obj);
         return NULL;
     }
     const json_t *deadline_s = json_object_get(d, "starting_deadline_seconds");

@@ -113,7 +113,7 @@ static bool cronjob_id_valid(const char *id)
     return true;
 }
 
-static int new_id(char out[CJ_ID_LEN + 1], hks_error *err)
+int cj_new_id(char out[CJ_ID_LEN + 1], hks_error *err)
 {
     unsigned char raw[10];
     if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
@@ -364,10 +364,11 @@ static int clock_from_env(cj_manager *m, hks_error *err)
 }
 
 int cj_manager_start(cj_manager *m, hksd *d, rt_pool *pool, struct fn_manager *functions,
-                     const hksd_config *cfg, hks_error *err)
+                     struct kb_backend *kube, const hksd_config *cfg, hks_error *err)
 {
     memset(m, 0, sizeof(*m));
     m->d = d;
+    m->kube = kube;
     m->pool = pool;
     m->functions = functions;
     m->cfg = cfg;
@@ -384,7 +385,11 @@ int cj_manager_start(cj_manager *m, hksd *d, rt_pool *pool, struct fn_manager *f
     if (!dir)
         return hks_fail(err, errno, "open %s", m->root);
     for (struct dirent *e; (e = readdir(dir));) {
-        if (cronjob_id_valid(e->d_name))
+        /* the cluster's controller runs the kubernetes backend's; local ones stay on disk */
+        if (cronjob_id_valid(e->d_name) && kube)
+            log_event("warn", "CronJob of the local backend not restored (backend kubernetes)",
+                      e->d_name, "");
+        else if (cronjob_id_valid(e->d_name))
             restore(m, e->d_name);
     }
     int rc = pthread_create(&m->scheduler, NULL, scheduler_main, m);
@@ -455,7 +460,7 @@ static int check_target_exists(cj_manager *m, const char *project, const cj_spec
     return hks_fail(err, 0, "%s: no function %s in this project", field, spec->target_function);
 }
 
-static unsigned timeout_max_s(hksd *d)
+unsigned cj_timeout_max_s(hksd *d)
 {
     hksd_policy_limits policy;
     hksd_policy_snapshot(d, &policy);
@@ -465,15 +470,17 @@ static unsigned timeout_max_s(hksd *d)
 int cj_create(cj_manager *m, const hksd_caller *caller, json_t *body, json_t **out, char field[64],
               hks_error *err)
 {
+    if (m->kube)
+        return cjk_create(m, caller, body, out, field, err);
     cj_spec spec;
-    if (cj_spec_parse(body, NULL, timeout_max_s(m->d), &spec, field, err) < 0)
+    if (cj_spec_parse(body, NULL, cj_timeout_max_s(m->d), &spec, field, err) < 0)
         return HKSD_FAIL_INVALID;
     if (check_target_exists(m, caller->project, &spec, field, err) < 0) {
         cj_spec_release(&spec);
         return HKSD_FAIL_INVALID;
     }
     cronjob *cj = calloc(1, sizeof(*cj));
-    if (!cj || new_id(cj->id, err) < 0) {
+    if (!cj || cj_new_id(cj->id, err) < 0) {
         if (!cj)
             hks_fail(err, ENOMEM, "CronJob");
         free(cj);
@@ -537,6 +544,8 @@ int cj_create(cj_manager *m, const hksd_caller *caller, json_t *body, json_t **o
 int cj_update(cj_manager *m, const hksd_caller *caller, const char *ref, json_t *changes,
               json_t **out, char field[64], hks_error *err)
 {
+    if (m->kube)
+        return cjk_update(m, caller, ref, changes, out, field, err);
     pthread_mutex_lock(&m->lock);
     cronjob *cj = find_cronjob(m, caller->project, ref);
     json_t *base = cj ? json_deep_copy(cj->spec.json) : NULL;
@@ -544,7 +553,7 @@ int cj_update(cj_manager *m, const hksd_caller *caller, const char *ref, json_t 
     if (!base)
         return hks_fail(err, 0, "no such CronJob"), HKSD_FAIL_NOT_FOUND;
     cj_spec spec;
-    int rc = cj_spec_parse(changes, base, timeout_max_s(m->d), &spec, field, err);
+    int rc = cj_spec_parse(changes, base, cj_timeout_max_s(m->d), &spec, field, err);
     json_decref(base);
     if (rc < 0)
         return HKSD_FAIL_INVALID;
@@ -597,6 +606,8 @@ int cj_update(cj_manager *m, const hksd_caller *caller, const char *ref, json_t 
 
 int cj_delete(cj_manager *m, const hksd_caller *caller, const char *ref, hks_error *err)
 {
+    if (m->kube)
+        return cjk_delete(m, caller, ref, err);
     pthread_mutex_lock(&m->lock);
     cronjob *cj = find_cronjob(m, caller->project, ref);
     if (!cj) {
@@ -628,6 +639,8 @@ int cj_delete(cj_manager *m, const hksd_caller *caller, const char *ref, hks_err
 
 json_t *cj_get(cj_manager *m, const char *project, const char *ref)
 {
+    if (m->kube)
+        return cjk_get(m, project, ref);
     pthread_mutex_lock(&m->lock);
     cronjob *cj = find_cronjob(m, project, ref);
     json_t *v = cj ? view(cj) : NULL;
@@ -643,6 +656,8 @@ static int by_name(const void *a, const void *b)
 
 json_t *cj_list(cj_manager *m, const char *project)
 {
+    if (m->kube)
+        return cjk_list(m, project);
     pthread_mutex_lock(&m->lock);
     size_t n = 0;
     for (cronjob *cj = m->cronjobs; cj; cj = cj->next)
@@ -665,6 +680,8 @@ json_t *cj_list(cj_manager *m, const char *project)
 
 json_t *cj_runs(cj_manager *m, const char *project, const char *ref, size_t log_bytes)
 {
+    if (m->kube)
+        return cjk_runs(m, project, ref, log_bytes);
     pthread_mutex_lock(&m->lock);
     cronjob *cj = find_cronjob(m, project, ref);
     if (!cj) {
@@ -685,6 +702,8 @@ json_t *cj_runs(cj_manager *m, const char *project, const char *ref, size_t log_
 int cj_trigger(cj_manager *m, const hksd_caller *caller, const char *ref, json_t **run,
                hks_error *err)
 {
+    if (m->kube)
+        return cjk_trigger(m, caller, ref, run, err);
     pthread_mutex_lock(&m->lock);
     cronjob *cj = find_cronjob(m, caller->project, ref);
     if (!cj) {

@@ -90,8 +90,12 @@ struct cronjob {
     bool removed;
 };
 
+struct kb_backend;
+
 typedef struct cj_manager {
     hksd *d;
+    struct kb_backend
+        *kube; /* backend "kubernetes": CronJobs live on the cluster (cronjob_kube.c) */
     rt_pool *pool;
     struct fn_manager *functions;
     const hksd_config *cfg;
@@ -117,8 +121,9 @@ typedef struct cj_manager {
     atomic_ullong runs_succeeded, runs_failed, runs_missed, runs_skipped;
 } cj_manager;
 
+/* kube: the kubernetes backend (NULL: local); then no CronJob is scheduled or kept here. */
 int cj_manager_start(cj_manager *m, hksd *d, rt_pool *pool, struct fn_manager *functions,
-                     const hksd_config *cfg, hks_error *err);
+                     struct kb_backend *kube, const hksd_config *cfg, hks_error *err);
 /* Runs going are cancelled and waited for. */
 void cj_manager_stop(cj_manager *m);
 void cj_metrics(cj_manager *m, FILE *out);
@@ -138,6 +143,22 @@ void cj_set_invoker(cj_manager *m, hksd_invoker invoker, void *ctx);
 
 /* The cron clock: unix seconds. */
 long long cj_now(const cj_manager *m);
+int cj_new_id(char out[CJ_ID_LEN + 1], hks_error *err);
+unsigned cj_timeout_max_s(hksd *d);
+
+/* ---- the kubernetes backend (cronjob_kube.c): the edge's calls when m->kube is set ----
+ * A CronJob is a batch/v1 CronJob in the project's namespace, its definition in the annotation
+ * hks.io/definition: every hksd on the cluster reads the same, nothing is kept on disk. */
+int cjk_create(cj_manager *m, const hksd_caller *caller, json_t *body, json_t **out, char field[64],
+               hks_error *err);
+int cjk_update(cj_manager *m, const hksd_caller *caller, const char *ref, json_t *changes,
+               json_t **out, char field[64], hks_error *err);
+int cjk_delete(cj_manager *m, const hksd_caller *caller, const char *ref, hks_error *err);
+json_t *cjk_get(cj_manager *m, const char *project, const char *ref);
+json_t *cjk_list(cj_manager *m, const char *project);
+json_t *cjk_runs(cj_manager *m, const char *project, const char *ref, size_t log_bytes);
+int cjk_trigger(cj_manager *m, const hksd_caller *caller, const char *ref, json_t **run,
+                hks_error *err);
 
 /* ---- runs (cronjob_runs.c) ---- */
 

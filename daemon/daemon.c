@@ -177,7 +177,8 @@ int hksd_start(const hksd_config *cfg, hksd **out, hks_error *err)
     if (d->kubernetes && kb_start(&d->kube, d, &d->cfg, err) < 0)
         goto fail;
     d->cronjobs_started = true;
-    if (cj_manager_start(&d->cronjobs, d, d->pool, &d->functions, &d->cfg, err) < 0)
+    if (cj_manager_start(&d->cronjobs, d, d->pool, &d->functions, d->kubernetes ? &d->kube : NULL,
+                         &d->cfg, err) < 0)
         goto fail;
     *out = d;
     return 0;

@@ -73,8 +73,11 @@ def test_task_cronjob_carries_the_template_pod_spec(fake):
     meta, spec = cj["metadata"], cj["spec"]
     assert meta["name"] == CJ_ID and meta["namespace"] == NS
     assert meta["labels"] == {"app.kubernetes.io/managed-by": "hksd", "hks.io/cronjob": CJ_ID, "hks.io/project": NS}
-    assert meta["annotations"] == {"hks.io/name": "nightly-report", "hks.io/owner": "agent-7",
-                                   "hks.io/target": FN_ID, "hks.io/target-kind": "task"}
+    ann = dict(meta["annotations"])
+    definition = json.loads(ann.pop("hks.io/definition"))
+    assert definition["name"] == "nightly-report" and definition["target"]["task"]["template"] == FN_ID
+    assert ann == {"hks.io/name": "nightly-report", "hks.io/owner": "agent-7", "hks.io/project": NS,
+                   "hks.io/target": FN_ID, "hks.io/target-kind": "task"}
     assert {k: spec[k] for k in ("schedule", "timeZone", "concurrencyPolicy", "suspend", "startingDeadlineSeconds",
                                  "successfulJobsHistoryLimit", "failedJobsHistoryLimit")} == {
         "schedule": "30 2 * * *", "timeZone": "Europe/Berlin", "concurrencyPolicy": "Forbid", "suspend": False,
