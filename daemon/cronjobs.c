@@ -135,9 +135,15 @@ static void cronjob_free(cronjob *cj)
 
 void cj_unref(cj_manager *m, cronjob *cj)
 {
+    if (--cj->refs > 0)
+        return;
+    /* A deleted CronJob's files go with its last reference: no run thread writes there any more
+     * (removing them while a cancelled run was still saving its record could leave them). */
+    hks_error err = {0};
+    if (cj->removed && rt_remove_tree(cj->dir, &err) < 0)
+        log_event("error", "remove CronJob directory", cj->id, err.msg);
     (void)m;
-    if (--cj->refs == 0)
-        cronjob_free(cj);
+    cronjob_free(cj);
 }
 
 static cronjob *find_cronjob(cj_manager *m, const char *project, const char *ref)
@@ -300,6 +306,14 @@ static void restore(cj_manager *m, const char *id)
     snprintf(path, sizeof(path), "%s/cronjob.json", dir);
     hks_error err = {0};
     json_auto_t *record = hksd_json_file_load(path, RECORD_MAX, false, &err);
+    if (!record && err.errnum == ENOENT) {
+        /* a delete interrupted after its definition was removed */
+        log_event("warn", "CronJob directory without a definition removed", id, dir);
+        hks_error rm_err = {0};
+        if (rt_remove_tree(dir, &rm_err) < 0)
+            log_event("error", "remove CronJob directory", id, rm_err.msg);
+        return;
+    }
     const char *rec_id = json_string_value(json_object_get(record, "id"));
     const char *project = json_string_value(json_object_get(record, "project"));
     const char *owner = json_string_value(json_object_get(record, "owner"));
@@ -624,15 +638,17 @@ int cj_delete(cj_manager *m, const hksd_caller *caller, const char *ref, hks_err
     cj->removed = true;
     for (cj_run *r = cj->active; r; r = r->next)
         cj_run_cancel(m, r, DELETED_CANCEL);
-    char id[CJ_ID_LEN + 1], name[CJ_NAME_MAX + 1], dir[PATH_MAX];
+    /* the definition goes first: a crash before the rest is removed leaves no CronJob to restore
+     * (restore removes a directory without one) */
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/cronjob.json", cj->dir);
+    if (unlink(path) < 0 && errno != ENOENT)
+        log_event("error", "remove CronJob definition", cj->id, strerror(errno));
+    char id[CJ_ID_LEN + 1], name[CJ_NAME_MAX + 1];
     snprintf(id, sizeof(id), "%s", cj->id);
     snprintf(name, sizeof(name), "%s", cj->name);
-    snprintf(dir, sizeof(dir), "%s", cj->dir);
-    cj_unref(m, cj); /* the list's; runs going hold theirs */
+    cj_unref(m, cj); /* the list's; runs going hold theirs, the last one removes the files */
     pthread_mutex_unlock(&m->lock);
-    hks_error rm_err = {0};
-    if (rt_remove_tree(dir, &rm_err) < 0)
-        log_event("error", "remove CronJob directory", id, rm_err.msg);
     audit(m, caller, caller->project, "cronjob.delete", id, name, "ok");
     return 0;
 }

@@ -403,7 +403,9 @@ def test_delete_with_a_run_going_kills_it_and_removes_everything(hksd, fn):
     assert call(hksd, "GET", "%s/%s" % (CRONJOBS, doc["id"]))[0] == 404
     assert call(hksd, "GET", "%s/%s/runs" % (CRONJOBS, doc["id"]))[0] == 404
     assert call(hksd, "DELETE", "%s/%s" % (CRONJOBS, doc["id"]))[0] == 404
-    assert not pathlib.Path(hksd.state, "cronjobs", doc["id"]).exists()
+    # the files go once the cancelled run has ended
+    wait_for(lambda: not pathlib.Path(hksd.state, "cronjobs", doc["id"]).exists(), timeout=15,
+             what="the CronJob's directory to be removed")
 
 
 def test_suspend_stops_scheduling_and_resume_restarts_it(hksd, fn):
