@@ -202,8 +202,9 @@ kube_readiness kube_kservice_readiness(const json_t *ksvc, char *url, size_t url
 
 /* ---- function-level operations (function.c) ---- */
 
-/* Render and apply (create or replace) the function's ServiceAccount, NetworkPolicy and Knative
- * Service, in that order, in fn's namespace (fn->ns, else fn->project). */
+/* Render and create the function's ServiceAccount, NetworkPolicy and Knative Service, in that
+ * order, in fn's namespace (fn->ns, else fn->project). An object already there is an error
+ * (EEXIST): ids are new on every deploy, so it is a leftover, never overwritten. */
 int kube_function_apply(kube_client *c, const kube_policy *p, const kube_function *fn,
                         hks_error *err);
 

@@ -19,8 +19,10 @@ int kube_function_apply(kube_client *c, const kube_policy *p, const kube_functio
         objs[2] = kube_render_kservice(p, fn, err);
     const kube_kind kinds[] = {KUBE_SERVICE_ACCOUNT, KUBE_NETWORK_POLICY, KUBE_KSERVICE};
     int rc = objs[2] ? 0 : -1;
+    /* create, never replace: a function's id is new on every deploy, so an object already there
+     * is a leftover to clean up, not one to overwrite, and hksd needs no "update" on them (RBAC) */
     for (size_t i = 0; rc == 0 && i < HKS_ARRAY_LEN(kinds); i++)
-        if (kube_apply(c, kinds[i], kube_function_ns(fn), objs[i], NULL, err) < 0)
+        if (kube_create(c, kinds[i], kube_function_ns(fn), objs[i], NULL, err) < 0)
             rc = hks_wrap(err, "deploy %s", fn->id);
     for (size_t i = 0; i < HKS_ARRAY_LEN(objs); i++)
         json_decref(objs[i]);

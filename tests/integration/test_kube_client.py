@@ -275,9 +275,11 @@ def test_function_lifecycle(fake):
     kc = fake.kc
     doc = json.dumps(function_doc())
     ok("fn-apply", POLICIES, "-", kc=kc, stdin=doc)
-    ok("fn-apply", POLICIES, "-", kc=kc, stdin=json.dumps(function_doc(max_scale=5)))  # replace
+    # create only: the objects of an id are never overwritten (hksd has no "update" on them)
+    assert "AlreadyExists" in fails("fn-apply", POLICIES, "-", kc=kc, errno_name="EEXIST",
+                                    stdin=json.dumps(function_doc(max_scale=5)))
     assert ok("get", "ksvc", "proj-a", FN_ID, kc=kc)["spec"]["template"]["metadata"]["annotations"][
-        "autoscaling.knative.dev/max-scale"] == "5"
+        "autoscaling.knative.dev/max-scale"] == "3"
     url = ok("fn-wait", "proj-a", FN_ID, "10000", kc=kc)["url"]
     assert url == f"http://{FN_ID}.proj-a.svc.cluster.local"
     listed = ok("fn-list", "-", kc=kc)
@@ -301,6 +303,7 @@ def test_wait_reports_knative_failure_and_timeout(fake):
     msg = fails("fn-wait", "proj-a", FN_ID, "5000", kc=kc, errno_name="EIO")
     assert "Ready=False RevisionMissing" in msg
     fake.control("POST", "knative", {"fail": None, "ready": False})
+    ok("fn-delete", "proj-a", FN_ID, kc=kc)
     ok("fn-apply", POLICIES, "-", kc=kc, stdin=json.dumps(function_doc(max_scale=4)))
     msg = fails("fn-wait", "proj-a", FN_ID, "1500", kc=kc, errno_name="ETIMEDOUT")
     assert "not ready within 1500 ms" in msg
