@@ -70,6 +70,12 @@ int bld_context_build(const bld_context_input *in, void **out, size_t *out_len, 
 char *bld_dockerfile_render(const char *runtime, const char *runtimes_dir, const char *code_dir,
                             hks_error *err);
 
+/* Whether the function's files in code_dir bring dependencies to install (node: a package.json
+ * with dependencies; python: requirements.txt or pyproject.toml dependencies), the same decision
+ * that keeps the Dockerfile's install step: such a function needs a Dockerfile build, not the
+ * layer strategy. -1 with err for an unknown runtime or an unreadable code_dir. */
+int bld_code_needs_install(const char *runtime, const char *code_dir, bool *out, hks_error *err);
+
 /* ---- OCI images, layer strategy (image.c) ---- */
 
 /* The function image: the base image (an OCI image layout directory holding one image) plus one

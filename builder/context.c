@@ -182,6 +182,13 @@ int bld_code_has_dependencies(const bld_runtime *rt, const char *code_dir, bool 
     return *out ? 0 : file_wants(dir, code_dir, "pyproject.toml", out, err);
 }
 
+int bld_code_needs_install(const char *runtime, const char *code_dir, bool *out, hks_error *err)
+{
+    *out = false;
+    const bld_runtime *rt = bld_runtime_find(runtime, err);
+    return rt ? bld_code_has_dependencies(rt, code_dir, out, err) : -1;
+}
+
 /* ---- Dockerfile rendering ---- */
 
 typedef struct line {

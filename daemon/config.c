@@ -493,6 +493,14 @@ static const config_opt config_opts[] = {
      FIELD(kube_reap_interval_s), 1, 3600, NULL},
     {"kubernetes", "request_timeout_s", NULL, OPT_SECONDS, STORE_UNSIGNED,
      FIELD(kube_request_timeout_s), 1, 600, NULL},
+    {"kubernetes", "kaniko_namespace", "HKSD_KUBE_KANIKO_NAMESPACE", OPT_TEXT, STORE_CHARS,
+     FIELD(kube_kaniko_namespace), 0, 0, NULL},
+    {"kubernetes", "kaniko_executor", "HKSD_KUBE_KANIKO_EXECUTOR", OPT_TEXT, STORE_CHARS,
+     FIELD(kube_kaniko_executor), 0, 0, NULL},
+    {"kubernetes", "kaniko_registry_secret", "HKSD_KUBE_KANIKO_REGISTRY_SECRET", OPT_TEXT,
+     STORE_CHARS, FIELD(kube_kaniko_secret), 0, 0, NULL},
+    {"kubernetes", "kaniko_deadline_s", NULL, OPT_SECONDS, STORE_UNSIGNED,
+     FIELD(kube_kaniko_deadline_s), 1, 3600, NULL},
     {NULL, "log_level", "HKSD_LOG_LEVEL", OPT_CHOICE, STORE_CHARS, FIELD(log_level), 0, 0,
      log_levels},
 };
@@ -580,6 +588,8 @@ void hksd_config_defaults(hksd_config *cfg, const char *root)
     cfg->kube_ready_timeout_s = 120;
     cfg->kube_reap_interval_s = 10;
     cfg->kube_request_timeout_s = 30;
+    snprintf(cfg->kube_kaniko_namespace, sizeof(cfg->kube_kaniko_namespace), "%s", "hks-builds");
+    cfg->kube_kaniko_deadline_s = 600;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "%s", "info");
 }
 
@@ -849,6 +859,30 @@ static int set_json(hksd_config *cfg, const config_opt *o, json_t *v, const char
     return opt_bad(o, ctx, err);
 }
 
+/* A DNS label (RFC 1123), as namespaces and Secrets are named. */
+static bool dns_label(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* name[:tag]@sha256:<64 lower-case hex>: the executor is pinned, never a moving tag. */
+static bool image_by_digest(const char *image)
+{
+    const char *at = strstr(image, "@sha256:");
+    if (!at || at == image || strchr(image, ' ') || strlen(at + 8) != 64)
+        return false;
+    for (const char *h = at + 8; *h; h++)
+        if (!((*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f')))
+            return false;
+    return true;
+}
+
 /* Settings that depend on each other; label names where they came from. */
 static int config_check(const hksd_config *cfg, const char *label, hks_error *err)
 {
@@ -860,6 +894,18 @@ static int config_check(const hksd_config *cfg, const char *label, hks_error *er
                         "%s: kubernetes.namespace: '%s' must be lower-case letters, digits, '-' "
                         "and {project}, not starting with '-'",
                         label, cfg->kube_namespace);
+    if (!dns_label(cfg->kube_kaniko_namespace))
+        return hks_fail(err, 0, "%s: kubernetes.kaniko_namespace: '%s' is not a namespace name",
+                        label, cfg->kube_kaniko_namespace);
+    if (cfg->kube_kaniko_secret[0] && !dns_label(cfg->kube_kaniko_secret))
+        return hks_fail(err, 0,
+                        "%s: kubernetes.kaniko_registry_secret: '%s' is not a Secret's name", label,
+                        cfg->kube_kaniko_secret);
+    if (cfg->kube_kaniko_executor[0] && !image_by_digest(cfg->kube_kaniko_executor))
+        return hks_fail(err, 0,
+                        "%s: kubernetes.kaniko_executor: '%s' is not an image by digest "
+                        "(name[:tag]@sha256:<64 hex>)",
+                        label, cfg->kube_kaniko_executor);
     return 0;
 }
 
@@ -1023,7 +1069,8 @@ json_t *hksd_config_to_json(const hksd_config *cfg)
     /* unset ones are left out: "" is not a value the file takes */
 #define UNSET_NULL(s) ((s)[0] ? (s) : NULL)
     json_t *kube = json_pack(
-        "{s:s*, s:s*, s:b, s:s, s:s*, s:s, s:b, s:s*, s:s*, s:s*, s:s*, s:I, s:I, s:I}",
+        "{s:s*, s:s*, s:b, s:s, s:s*, s:s, s:b, s:s*, s:s*, s:s*, s:s*, s:I, s:I, s:I, s:s, s:s*,"
+        " s:s*, s:I}",
         "kubeconfig", UNSET_NULL(cfg->kube_kubeconfig), "context", UNSET_NULL(cfg->kube_context),
         "in_cluster", cfg->kube_in_cluster, "namespace", cfg->kube_namespace, "registry",
         UNSET_NULL(cfg->kube_registry), "repository_prefix", cfg->kube_repository,
@@ -1032,7 +1079,10 @@ json_t *hksd_config_to_json(const hksd_config *cfg)
         "base_layout_python", UNSET_NULL(cfg->kube_base_python), "base_layout_node",
         UNSET_NULL(cfg->kube_base_node), "ready_timeout_s", (json_int_t)cfg->kube_ready_timeout_s,
         "reap_interval_s", (json_int_t)cfg->kube_reap_interval_s, "request_timeout_s",
-        (json_int_t)cfg->kube_request_timeout_s);
+        (json_int_t)cfg->kube_request_timeout_s, "kaniko_namespace", cfg->kube_kaniko_namespace,
+        "kaniko_executor", UNSET_NULL(cfg->kube_kaniko_executor), "kaniko_registry_secret",
+        UNSET_NULL(cfg->kube_kaniko_secret), "kaniko_deadline_s",
+        (json_int_t)cfg->kube_kaniko_deadline_s);
 #undef UNSET_NULL
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}",
                      "listen", listen, "state_dir", cfg->state_dir, "root", cfg->root,

@@ -96,6 +96,12 @@ typedef struct hksd_config {
     unsigned kube_ready_timeout_s;     /* 120: a deploy not Ready by then fails */
     unsigned kube_reap_interval_s;     /* 10: how often the reaper lists the cluster */
     unsigned kube_request_timeout_s;   /* 30: each API request's total time */
+    /* Kaniko builds on the cluster, for functions with dependencies to install */
+    char kube_kaniko_namespace[64]; /* "hks-builds": where build Pods run (Pod Security baseline) */
+    char kube_kaniko_executor[512]; /* "": the driver's pinned executor; else an image by digest */
+    char kube_kaniko_secret[254];   /* "": push without credentials; else a dockerconfigjson
+                                       Secret in the build namespace */
+    unsigned kube_kaniko_deadline_s; /* 600: a build Pod's activeDeadlineSeconds */
 } hksd_config;
 
 /* The defaults, for a checkout or installation at root (NULL: "."). */

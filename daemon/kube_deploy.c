@@ -1,6 +1,8 @@
 /* Deploy, delete and read functions on the kubernetes backend. A deploy: the code written and
  * checked as on the local backend, the image built with the layer strategy (the runtime's base
- * image plus one layer) and pushed to the configured registry, the project's namespace made if
+ * image plus one layer) and pushed to the configured registry, or, when the function brings
+ * dependencies to install, built from its Dockerfile by Kaniko on the cluster (which pushes it
+ * to the same place), the project's namespace made if
  * missing, the function's objects applied (ServiceAccount, NetworkPolicy, Knative Service by
  * digest), then a wait until Knative says Ready. Each step is journalled first, so a failure, or a
  * crash, leaves nothing: a failed deploy deletes what it created before answering. */
@@ -261,6 +263,79 @@ static int build_and_push(kb_backend *kb, const char *dir, const char *id, const
     return 0;
 }
 
+/* What a failed Kaniko build means for the caller: the function's own fault (its context too
+ * large, files the context cannot hold) is the caller's to fix; the rest is the cluster's. */
+static int kaniko_failure(const hks_error *err)
+{
+    switch (err->errnum) {
+    case EFBIG:
+    case EINVAL:
+        return HKSD_FAIL_INVALID;
+    default:
+        return cluster_failure(err);
+    }
+}
+
+/* Functions with dependencies to install: their Dockerfile built and pushed by Kaniko on the
+ * cluster (the layer strategy has no RUN step); image gets registry/prefix/project@sha256:... */
+static int kaniko_build_and_push(kb_backend *kb, const char *dir, const char *id,
+                                 const char *project, const char *runtime, char *image, size_t size,
+                                 hks_error *err)
+{
+    const hksd_config *cfg = kb->cfg;
+    char code_dir[PATH_MAX + 40], runtimes[PATH_MAX + 16];
+    snprintf(code_dir, sizeof(code_dir), "%s/code", dir);
+    snprintf(runtimes, sizeof(runtimes), "%s/runtimes", cfg->root);
+    bld_context_input in = {.runtime = runtime, .code_dir = code_dir, .runtimes_dir = runtimes};
+    cleanup_free void *context = NULL;
+    size_t context_len = 0;
+    char context_digest[72];
+    if (bld_context_build(&in, &context, &context_len, context_digest, err) < 0) {
+        hks_wrap(err, "the build context of %s", id);
+        return err->errnum ? HKSD_FAIL_INTERNAL : HKSD_FAIL_INVALID;
+    }
+    char ref_text[700];
+    snprintf(ref_text, sizeof(ref_text), "%s/%s/%s:%s", cfg->kube_registry, cfg->kube_repository,
+             project, id);
+    bld_image_ref dest;
+    if (bld_image_ref_parse(ref_text, &dest, err) < 0) {
+        hks_wrap(err, "the image reference from kubernetes.registry and repository_prefix");
+        return HKSD_FAIL_INTERNAL;
+    }
+    kube_kaniko_options opt = {
+        .ns = cfg->kube_kaniko_namespace,
+        .executor_image = cfg->kube_kaniko_executor[0] ? cfg->kube_kaniko_executor : NULL,
+        .registry_secret = cfg->kube_kaniko_secret[0] ? cfg->kube_kaniko_secret : NULL,
+        .function_id = id,
+        .deadline_s = cfg->kube_kaniko_deadline_s,
+        .insecure_registry = cfg->kube_registry_insecure,
+    };
+    char digest[72];
+    kb_log("info", "build with Kaniko (dependencies to install)", id, context_digest);
+    if (kube_kaniko_build(kb->client, kb->policy, &opt, context, context_len, ref_text, digest,
+                          err) < 0) {
+        hks_wrap(err, "build the image of %s with Kaniko in namespace %s", id, opt.ns);
+        return kaniko_failure(err);
+    }
+    snprintf(image, size, "%s/%s@%s", dest.registry, dest.repository, digest);
+    return 0;
+}
+
+/* Kaniko when the function brings dependencies to install, else the layer strategy. */
+static int build_image(kb_backend *kb, const char *dir, const char *id, const char *project,
+                       const char *runtime, char *image, size_t size, hks_error *err)
+{
+    char code_dir[PATH_MAX + 40];
+    snprintf(code_dir, sizeof(code_dir), "%s/code", dir);
+    bool needs_install = false;
+    if (bld_code_needs_install(runtime, code_dir, &needs_install, err) < 0) {
+        hks_wrap(err, "deploy %s", id);
+        return err->errnum ? HKSD_FAIL_INTERNAL : HKSD_FAIL_INVALID;
+    }
+    return needs_install ? kaniko_build_and_push(kb, dir, id, project, runtime, image, size, err)
+                         : build_and_push(kb, dir, id, project, runtime, image, size, err);
+}
+
 static char **env_list(json_t *env)
 {
     char **list = calloc(json_object_size(env) + 1, sizeof(char *));
@@ -300,8 +375,8 @@ typedef struct deploy_job {
 static int deploy_steps(kb_backend *kb, deploy_job *job, hks_error *err)
 {
     const hksd_fn_spec *spec = job->spec;
-    int failure = build_and_push(kb, job->dir, job->id, job->caller->project, spec->runtime,
-                                 job->image, sizeof(job->image), err);
+    int failure = build_image(kb, job->dir, job->id, job->caller->project, spec->runtime,
+                              job->image, sizeof(job->image), err);
     if (failure)
         return failure;
     if (ensure_namespace(kb, job->ns, err) < 0) {

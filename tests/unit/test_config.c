@@ -478,7 +478,11 @@ static const char full_config[] =
     "                 \"docker_config\": \"/etc/hks/docker.json\",\n"
     "                 \"base_layout_python\": \"/srv/base/python\",\n"
     "                 \"base_layout_node\": \"/srv/base/node\", \"ready_timeout_s\": \"5m\",\n"
-    "                 \"reap_interval_s\": 3, \"request_timeout_s\": 7},\n"
+    "                 \"reap_interval_s\": 3, \"request_timeout_s\": 7,\n"
+    "                 \"kaniko_namespace\": \"builds\", \"kaniko_registry_secret\": \"push\",\n"
+    "                 \"kaniko_executor\": \"mirror.example/kaniko@sha256:"
+    "4e7a52dd1f14872430652bb3b027405b8dfd17c4538751c620ac005741ef9698\",\n"
+    "                 \"kaniko_deadline_s\": \"20m\"},\n"
     "  \"log_level\": \"debug\"\n"
     "}\n";
 
@@ -524,6 +528,12 @@ static void a_full_config_file_sets_everything(void **state)
     assert_int_equal(cfg.kube_ready_timeout_s, 300);
     assert_int_equal(cfg.kube_reap_interval_s, 3);
     assert_int_equal(cfg.kube_request_timeout_s, 7);
+    assert_string_equal(cfg.kube_kaniko_namespace, "builds");
+    assert_string_equal(cfg.kube_kaniko_secret, "push");
+    assert_string_equal(cfg.kube_kaniko_executor,
+                        "mirror.example/kaniko@sha256:"
+                        "4e7a52dd1f14872430652bb3b027405b8dfd17c4538751c620ac005741ef9698");
+    assert_int_equal(cfg.kube_kaniko_deadline_s, 1200);
     assert_string_equal(cfg.log_level, "debug");
 
     /* an empty object changes nothing */
@@ -608,6 +618,15 @@ static void bad_config_files_are_refused(void **state)
     assert_config_refused("{\"http\": {\"threads\": 4.0}}",
                           ": http.threads: must be an integer from 1 to 256");
     assert_config_refused("{\"backend\": 1}", ": backend: must be one of local, kubernetes");
+    assert_config_refused("{\"kubernetes\": {\"kaniko_executor\": \"gcr.io/kaniko:latest\"}}",
+                          ": kubernetes.kaniko_executor: 'gcr.io/kaniko:latest' is not an image by "
+                          "digest");
+    assert_config_refused("{\"kubernetes\": {\"kaniko_namespace\": \"Builds\"}}",
+                          ": kubernetes.kaniko_namespace: 'Builds' is not a namespace name");
+    assert_config_refused("{\"kubernetes\": {\"kaniko_registry_secret\": \"a_b\"}}",
+                          ": kubernetes.kaniko_registry_secret: 'a_b' is not a Secret's name");
+    assert_config_refused("{\"kubernetes\": {\"kaniko_deadline_s\": 7200}}",
+                          ": kubernetes.kaniko_deadline_s: must be");
     assert_config_refused("{\"backend\": \"docker\"}",
                           ": backend: must be one of local, kubernetes");
     assert_config_refused("{\"log_level\": \"verbose\"}",
@@ -746,6 +765,7 @@ static void environment_overrides(void **state)
         "HKSD_LOG_LEVEL=error", /* the first counts, as for getenv */
         "HKSD_NODE_INSTALL_SECCOMP=true",
         "HKSD_NODE_SECCOMP_DIR=/srv/kubelet/seccomp/hks",
+        "HKSD_KUBE_KANIKO_NAMESPACE=env-builds",
         "HKSD_CONFIG=/etc/hksd.json",
         "HKSD_LISTENER=junk",
         "NOEQUALS",
@@ -766,6 +786,7 @@ static void environment_overrides(void **state)
     assert_string_equal(cfg.log_level, "warn");
     assert_true(cfg.node_install_seccomp);
     assert_string_equal(cfg.node_seccomp_dir, "/srv/kubelet/seccomp/hks");
+    assert_string_equal(cfg.kube_kaniko_namespace, "env-builds");
     char *const off[] = {"HKSD_NODE_INSTALL_SECCOMP=0", NULL};
     assert_int_equal(hksd_config_apply_env(&cfg, off, &err), 0);
     assert_false(cfg.node_install_seccomp);
@@ -853,6 +874,10 @@ static void assert_configs_equal(const hksd_config *a, const hksd_config *b)
     assert_int_equal(a->kube_ready_timeout_s, b->kube_ready_timeout_s);
     assert_int_equal(a->kube_reap_interval_s, b->kube_reap_interval_s);
     assert_int_equal(a->kube_request_timeout_s, b->kube_request_timeout_s);
+    assert_string_equal(a->kube_kaniko_namespace, b->kube_kaniko_namespace);
+    assert_string_equal(a->kube_kaniko_executor, b->kube_kaniko_executor);
+    assert_string_equal(a->kube_kaniko_secret, b->kube_kaniko_secret);
+    assert_int_equal(a->kube_kaniko_deadline_s, b->kube_kaniko_deadline_s);
 }
 
 static void kubernetes_namespace_rules(void **state)
