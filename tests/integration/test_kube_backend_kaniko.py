@@ -124,3 +124,18 @@ def test_without_dependencies_the_layer_strategy_is_kept(kaniko):
     # the layer strategy pushed the image hksd names to the real registry
     assert re.search(r"/hks/functions/p1@sha256:[0-9a-f]{64}$", rec["image"]), rec
     assert stop_clean(d) == []
+
+
+def test_a_build_past_its_deadline_answers_504(kaniko):
+    cluster = kaniko
+    cluster.fake.control("POST", "pod", {"deadline": True})
+    d = start(cluster, kaniko_deadline_s=30)
+    before = function_objects(cluster)
+    try:
+        status, body = deploy(d, py_with_requirements())
+    finally:
+        cluster.fake.control("POST", "pod", {"deadline": False, "message": None})
+    assert status == 504, body
+    assert "past its activeDeadlineSeconds" in body["error"]["message"], body
+    assert build_objects(cluster) == [] and function_objects(cluster) == before
+    assert [e for e in stop_clean(d) if '"deploy failed: its objects removed"' not in e] == []
