@@ -328,6 +328,16 @@ static void reap_pass(kb_backend *kb)
         reconcile_journal(kb, records, infos, n);
     json_decref(records);
     free(infos);
+    /* build Pods and ConfigMaps of a build whose hksd stopped midway: past any build's deadline
+     * and our wait for it, nobody will delete them otherwise */
+    unsigned builds = 0;
+    err = (hks_error){0};
+    if (kube_kaniko_reap(kb->client, kb->cfg->kube_kaniko_namespace,
+                         (long long)kb->cfg->kube_kaniko_deadline_s + 120, &builds, &err) < 0 &&
+        err.errnum != ENOENT)
+        kb_log("warn", "reaper: leftover Kaniko builds", "", err.msg);
+    else if (builds)
+        kb_log("info", "reaper: leftover Kaniko build objects deleted", "", "");
 }
 
 static void *reaper_main(void *arg)
