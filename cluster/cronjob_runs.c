@@ -195,7 +195,7 @@ static int list_jobs(kube_client *c, const char *ns, const char *id, const char 
     json_t *items = NULL;
     if (kube_list(c, KUBE_JOB, ns, selector, NULL, &items, NULL, 0, err) < 0)
         return -1;
-    *jobs = calloc(json_array_size(items) + 1, sizeof(**jobs));
+    *jobs = calloc(json_array_size(items) + 1, sizeof(json_t *));
     *n = 0;
     if (!*jobs) {
         json_decref(items);
@@ -209,7 +209,7 @@ static int list_jobs(kube_client *c, const char *ns, const char *id, const char 
             (*jobs)[(*n)++] = json_incref(job);
     }
     json_decref(items);
-    qsort(*jobs, *n, sizeof(**jobs), newest_first);
+    qsort(*jobs, *n, sizeof(json_t *), newest_first);
     return 0;
 }
 
@@ -230,12 +230,12 @@ static json_t *job_pod(kube_client *c, const char *ns, const char *job)
     if (kube_list(c, KUBE_POD, ns, selector, NULL, &items, NULL, 0, &ignored) < 0)
         return NULL;
     size_t n = json_array_size(items);
-    json_t **pods = calloc(n + 1, sizeof(*pods));
+    json_t **pods = calloc(n + 1, sizeof(json_t *));
     json_t *newest = NULL;
     if (pods && n) {
         for (size_t i = 0; i < n; i++)
             pods[i] = json_array_get(items, i);
-        qsort(pods, n, sizeof(*pods), newest_first);
+        qsort(pods, n, sizeof(json_t *), newest_first);
         newest = json_incref(pods[0]);
     }
     free(pods);

@@ -133,7 +133,7 @@ json_t *kube_render_kaniko_context(const kube_kaniko_settings *s, const char *na
         return NULL;
     }
     /* EVP_EncodeBlock writes 4 bytes per 3 and a NUL, without line breaks */
-    cleanup_free char *b64 = malloc(4 * ((len + 2) / 3) + 1);
+    char *b64 = malloc(4 * ((len + 2) / 3) + 1);
     if (!b64) {
         hks_fail(err, ENOMEM, "kaniko build: encode the context");
         return NULL;
@@ -145,6 +145,7 @@ json_t *kube_render_kaniko_context(const kube_kaniko_settings *s, const char *na
                                  "kind", "ConfigMap", "metadata", "name", name, "namespace", s->ns,
                                  "labels", labels, "immutable", 1, "binaryData", CONTEXT_KEY, b64)
                      : NULL;
+    free(b64);
     if (!cm)
         hks_fail(err, ENOMEM, "kaniko build: render ConfigMap %s", name);
     return cm;
