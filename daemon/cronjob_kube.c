@@ -8,6 +8,7 @@
  * lastScheduleTime, last_result is "succeeded" when lastSuccessfulTime is not older than it (null
  * otherwise: running or failed, runs tells), and missed_runs, skipped_runs and runs_kept are null.
  */
+#include "iso_time.h"
 #include "cronjobs.h"
 
 #include "kube_backend.h"
@@ -24,25 +25,6 @@ static const char *annotation(const json_t *obj, const char *key)
 static const char *status_text(const json_t *obj, const char *key)
 {
     return json_string_value(json_object_get(json_object_get(obj, "status"), key));
-}
-
-static long long parse_time(const char *text)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = text ? strptime(text, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
-    if (!end || *end)
-        return -1;
-    time_t t = timegm(&tm);
-    return t < 0 ? -1 : (long long)t;
-}
-
-static void format_time(long long t, char out[32])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 static json_t *text_or_null(const char *text)
@@ -76,8 +58,8 @@ static json_t *view_of(cj_manager *m, const json_t *obj, const char *project)
     const char *updated = annotation(obj, "hks.io/updated-at");
     const char *last_schedule = status_text(obj, "lastScheduleTime");
     const char *last_success = status_text(obj, "lastSuccessfulTime");
-    bool succeeded =
-        last_success && (!last_schedule || parse_time(last_success) >= parse_time(last_schedule));
+    bool succeeded = last_success && (!last_schedule || hksd_iso8601_parse(last_success) >=
+                                                            hksd_iso8601_parse(last_schedule));
     json_t *next = json_null();
     hksd_cron schedule;
     hks_error err = {0};
@@ -87,7 +69,7 @@ static json_t *view_of(cj_manager *m, const json_t *obj, const char *project)
         int64_t at = hksd_cron_next_kubernetes(&schedule, tz, cj_now(m), &err);
         char text[32];
         if (at >= 0) {
-            format_time(at, text);
+            hksd_iso8601(at, text);
             json_decref(next);
             next = json_string(text);
         }
@@ -206,7 +188,7 @@ static int apply(cj_manager *m, const hksd_caller *caller, const char *ns, const
                  hks_error *err)
 {
     char now[32];
-    format_time(cj_now(m), now);
+    hksd_iso8601(cj_now(m), now);
     kube_cronjob cj = {.id = id,
                        .project = ns,
                        .owner = owner,

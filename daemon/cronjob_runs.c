@@ -3,6 +3,7 @@
  * output goes to runs/<no>.log (capped), its record to runs/<no>.json, written when it starts
  * (so that a restart knows it was interrupted) and when it ends; then the CronJob's status and
  * history are updated and the history trimmed to its limits. */
+#include "iso_time.h"
 #include "cronjobs.h"
 
 #include "functions.h"
@@ -30,23 +31,6 @@ typedef struct run_outcome {
     int exit_code, signal, http_status; /* -1, 0, 0 when not applicable */
     uint64_t peak_memory_bytes, cpu_ms;
 } run_outcome;
-
-static void iso8601(long long t, char *out, size_t size)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static json_t *iso_or_null(long long t)
-{
-    if (t <= 0)
-        return json_null();
-    char text[32];
-    iso8601(t, text, sizeof(text));
-    return json_string(text);
-}
 
 static void log_append(run_log *log, const void *data, size_t len)
 {
@@ -88,8 +72,8 @@ static json_t *run_record(const cronjob *cj, const cj_run *run)
     snprintf(id, sizeof(id), "%s-%u", cj->id, run->no);
     return json_pack("{s:s,s:I,s:s,s:s,s:s,s:o,s:o}", "id", id, "number", (json_int_t)run->no,
                      "cronjob_id", cj->id, "trigger", run->manual ? "manual" : "schedule", "status",
-                     "running", "scheduled_at", iso_or_null(run->scheduled_at), "started_at",
-                     iso_or_null(run->started_at));
+                     "running", "scheduled_at", hksd_iso8601_or_null(run->scheduled_at),
+                     "started_at", hksd_iso8601_or_null(run->started_at));
 }
 
 json_t *cj_active_views(const cronjob *cj)
@@ -463,7 +447,7 @@ static void publish(run_job *job, run_outcome *out, const run_log *log)
     json_t *rec = job->record;
     json_object_set_new(rec, "status", json_string(state_name(out->state)));
     json_object_set_new(rec, "reason", json_string(out->reason));
-    json_object_set_new(rec, "finished_at", iso_or_null(finished));
+    json_object_set_new(rec, "finished_at", hksd_iso8601_or_null(finished));
     json_object_set_new(rec, "duration_ms",
                         json_integer((json_int_t)((hks_now_us() - run->started_us) / 1000)));
     json_object_set_new(rec, "exit_code",
@@ -647,7 +631,7 @@ json_t *cj_history_load(cronjob *cj, long long now)
         if (strcmp(json_string_value(json_object_get(r, "status")), "running") == 0) {
             json_object_set_new(r, "status", json_string("failed"));
             json_object_set_new(r, "reason", json_string("hksd stopped while the run was going"));
-            json_object_set_new(r, "finished_at", iso_or_null(now));
+            json_object_set_new(r, "finished_at", hksd_iso8601_or_null(now));
             save_run(cj->dir, (unsigned)no, r);
         }
         json_array_append_new(history, r);

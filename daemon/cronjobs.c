@@ -7,6 +7,7 @@
  * is run, and only if it is not older than starting_deadline_seconds; Forbid skips a run while
  * another is going, Replace cancels the one going; a suspended CronJob starts nothing, and its
  * missed times are dealt with, by the same rules, when it is resumed. */
+#include "iso_time.h"
 #include "cronjobs.h"
 
 #include "functions.h"
@@ -44,18 +45,6 @@ long long cj_now(const cj_manager *m)
         return (long long)time(NULL);
     double elapsed_s = (double)(hks_now_us() - m->clock_origin_us) / 1e6;
     return m->clock_start + (long long)floor(elapsed_s * m->clock_rate);
-}
-
-static json_t *iso_or_null(long long t)
-{
-    if (t <= 0)
-        return json_null();
-    time_t tt = (time_t)t;
-    struct tm tm;
-    char text[32];
-    gmtime_r(&tt, &tm);
-    strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return json_string(text);
 }
 
 /* ---- on disk ---- */
@@ -180,17 +169,18 @@ static json_t *view(const cronjob *cj)
         json_array_append_new(active, json_string(run_id));
     }
     bool scheduled = !cj->spec.suspend && cj->next_run_at != HKSD_CRON_NEVER;
-    json_object_update(v, json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:I}",
-                                    "id", cj->id, "project", cj->project, "owner", cj->owner,
-                                    "backend", "local", "created_at", iso_or_null(cj->created_at),
-                                    "updated_at", iso_or_null(cj->updated_at), "next_run_at",
-                                    scheduled ? iso_or_null(cj->next_run_at) : json_null(),
-                                    "last_schedule_at", iso_or_null(cj->last_schedule_at),
-                                    "last_run_at", iso_or_null(cj->last_run_at), "last_result",
-                                    cj->last_result[0] ? json_string(cj->last_result) : json_null(),
-                                    "active_runs", active, "missed_runs", (json_int_t)cj->missed,
-                                    "skipped_runs", (json_int_t)cj->skipped, "runs_kept",
-                                    (json_int_t)json_array_size(cj->history)));
+    json_object_update(
+        v,
+        json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:I}", "id", cj->id,
+                  "project", cj->project, "owner", cj->owner, "backend", "local", "created_at",
+                  hksd_iso8601_or_null(cj->created_at), "updated_at",
+                  hksd_iso8601_or_null(cj->updated_at), "next_run_at",
+                  scheduled ? hksd_iso8601_or_null(cj->next_run_at) : json_null(),
+                  "last_schedule_at", hksd_iso8601_or_null(cj->last_schedule_at), "last_run_at",
+                  hksd_iso8601_or_null(cj->last_run_at), "last_result",
+                  cj->last_result[0] ? json_string(cj->last_result) : json_null(), "active_runs",
+                  active, "missed_runs", (json_int_t)cj->missed, "skipped_runs",
+                  (json_int_t)cj->skipped, "runs_kept", (json_int_t)json_array_size(cj->history)));
     return v;
 }
 

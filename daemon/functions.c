@@ -2,6 +2,7 @@
  * reconciliation of the state directory when hksd starts (after a crash too). A function is a
  * record in the store (the truth that survives restarts), a directory <state_dir>/fn/<id> with
  * its code and logs, and, while it is invoked, instances (instances.c). */
+#include "iso_time.h"
 #include "functions.h"
 
 #include "../builder/builder.h"
@@ -31,14 +32,6 @@ static void log_event(const char *level, const char *msg, const char *fn_id, con
 static long long unix_now(void)
 {
     return (long long)time(NULL);
-}
-
-static void iso8601(long long t, char *out, size_t size)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* ---- the sandbox limits in a record ---- */
@@ -188,10 +181,10 @@ static json_t *public_view(const function *fn)
     json_t *v = json_deep_copy(fn->record);
     json_object_del(v, "sandbox_limits");
     char created[32], expires[32], last[40] = "";
-    iso8601(fn->created_at, created, sizeof(created));
-    iso8601(fn->expires_at, expires, sizeof(expires));
+    hksd_iso8601(fn->created_at, created);
+    hksd_iso8601(fn->expires_at, expires);
     if (fn->last_invocation_ms) {
-        iso8601(fn->last_invocation_ms / 1000, last, sizeof(last));
+        hksd_iso8601(fn->last_invocation_ms / 1000, last);
         snprintf(last + 19, sizeof(last) - 19, ".%03lldZ", fn->last_invocation_ms % 1000);
     }
     unsigned running = 0, ready = 0, busy = 0, starting = 0;

@@ -3,6 +3,7 @@
  * functions on the cluster and deletes the expired ones; a 404 means another node was first), the
  * leftovers of deploys interrupted on nodes that never came back, and the leases of invocations:
  * the function's Knative address, cached for a few seconds. */
+#include "iso_time.h"
 #include "kube_backend.h"
 
 #include "functions.h"
@@ -52,17 +53,6 @@ int kb_namespace(const kb_backend *kb, const char *project, char out[64], hks_er
                         "'%s' (a DNS label of at most 63 lower-case letters, digits and '-')",
                         project, kb->cfg->kube_namespace);
     return 0;
-}
-
-static long long parse_time(const char *text)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = text ? strptime(text, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
-    if (!end || *end)
-        return -1;
-    time_t t = timegm(&tm);
-    return t < 0 ? -1 : (long long)t;
 }
 
 /* ---- the URL cache ---- */
@@ -153,7 +143,7 @@ static int resolve(kb_backend *kb, const char *project, const char *id, hksd_lea
     uint64_t timeout_ms = json_is_integer(timeout) && json_integer_value(timeout) > 0
                               ? (uint64_t)json_integer_value(timeout) * 1000
                               : 300000;
-    long long expires_at = parse_time(json_string_value(json_object_get(
+    long long expires_at = hksd_iso8601_parse(json_string_value(json_object_get(
         json_object_get(json_object_get(ksvc, "metadata"), "annotations"), "hks.io/expires-at")));
     bool ours = view != NULL;
     json_decref(ksvc);
@@ -260,7 +250,7 @@ static void remove_orphans(kb_backend *kb, const kube_function_info *infos, size
             json_object_get(json_object_get(meta, "labels"), KUBE_LABEL_FUNCTION));
         const char *ns = json_string_value(json_object_get(meta, "namespace"));
         long long created =
-            parse_time(json_string_value(json_object_get(meta, "creationTimestamp")));
+            hksd_iso8601_parse(json_string_value(json_object_get(meta, "creationTimestamp")));
         if (!id || !ns || !hksd_function_id_valid(id) || listed(infos, n, ns, id) || created < 0 ||
             created + margin > now)
             continue;

@@ -6,6 +6,7 @@
  * missing, the function's objects applied (ServiceAccount, NetworkPolicy, Knative Service by
  * digest), then a wait until Knative says Ready. Each step is journalled first, so a failure, or a
  * crash, leaves nothing: a failed deploy deletes what it created before answering. */
+#include "iso_time.h"
 #include "kube_backend.h"
 
 #include "functions.h"
@@ -19,25 +20,6 @@
 static const char *str_at(const json_t *obj, const char *key)
 {
     return json_string_value(json_object_get(obj, key));
-}
-
-static long long parse_time(const char *text)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = text ? strptime(text, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
-    if (!end || *end)
-        return -1;
-    time_t t = timegm(&tm);
-    return t < 0 ? -1 : (long long)t;
-}
-
-static void iso8601(long long t, char out[32])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        out[0] = '\0';
 }
 
 /* What a failed cluster request means for the caller. */
@@ -79,8 +61,8 @@ json_t *kb_view(const json_t *ksvc, const char *project)
     const json_t *container = json_array_get(json_object_get(tspec, "containers"), 0);
     char url[512] = "", why[512] = "";
     kube_readiness readiness = kube_kservice_readiness(ksvc, url, sizeof(url), why, sizeof(why));
-    long long created = parse_time(str_at(meta, "creationTimestamp"));
-    long long expires = parse_time(str_at(ann, "hks.io/expires-at"));
+    long long created = hksd_iso8601_parse(str_at(meta, "creationTimestamp"));
+    long long expires = hksd_iso8601_parse(str_at(ann, "hks.io/expires-at"));
     const char *status = json_object_get(meta, "deletionTimestamp")         ? "deleting"
                          : readiness == KUBE_FAILED                         ? "failed"
                          : readiness != KUBE_READY                          ? "deploying"
@@ -106,8 +88,8 @@ json_t *kb_view(const json_t *ksvc, const char *project)
     json_t *timeout = json_object_get(tspec, "timeoutSeconds");
     json_t *concurrency = json_object_get(tspec, "containerConcurrency");
     char created_text[32] = "", expires_text[32] = "";
-    iso8601(created, created_text);
-    iso8601(expires, expires_text);
+    hksd_iso8601(created, created_text);
+    hksd_iso8601(expires, expires_text);
     json_t *view = json_pack(
         "{s:s, s:s?, s:s, s:s?, s:s?, s:s?, s:s, s:s?, s:s, s:s?, s:s?, s:I, s:s?, s:o, s:o,"
         " s:I, s:I, s:I, s:{s:I, s:f, s:I}}",
