@@ -233,7 +233,7 @@ $(POLICY_TOOLS)/node_modules/.package-lock.json: $(POLICY_TOOLS)/package.json $(
 run: deps
 	$(MAKE) all
 	@token=$$($(BUILD)/hksd token --sub dev --project demo --ttl 1h \
-	  --scope "functions:execute functions:deploy functions:invoke functions:delete functions:read") || exit 1; \
+	  --scope "functions:execute functions:deploy functions:invoke functions:delete functions:read cronjobs:read cronjobs:write") || exit 1; \
 	echo; echo "hksd on http://127.0.0.1:8080 (Ctrl-C stops it). A token for the next hour:"; \
 	echo; echo "  export HKS_TOKEN=$$token"; echo; \
 	echo "Run code once:"; echo; \
