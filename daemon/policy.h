@@ -120,9 +120,17 @@ void policy_show_render(json_t *model, policy_format format, FILE *out);
 int policy_diff_dirs(const char *old_dir, const char *new_dir, const char *root, FILE *out,
                      hks_error *err);
 
-/* Lines "loosened|tightened|changed: ..." for the difference of two seccomp tables. Returns
- * the number of loosening lines. */
-int policy_diff_seccomp(json_t *old_table, json_t *new_table, const char *label, FILE *out,
-                        int *tightened, int *changed);
+/* What `hksd policy diff` found, by kind of line. */
+typedef struct policy_diff_counts {
+    int loosened, tightened, changed;
+} policy_diff_counts;
+
+/* One line "<kind>: ..." (kind "loosened", "tightened" or "changed"), counted. */
+void policy_diff_line(FILE *out, policy_diff_counts *counts, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Lines for the difference of two seccomp tables, added to counts. */
+void policy_diff_seccomp(json_t *old_table, json_t *new_table, const char *label, FILE *out,
+                         policy_diff_counts *counts);
 
 #endif

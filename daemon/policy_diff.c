@@ -4,23 +4,17 @@
 #include "node_seccomp.h"
 #include "policy.h"
 
+#include <stdarg.h>
 #include <string.h>
 
-typedef struct counts {
-    int loosened, tightened, changed;
-} counts;
-
-static void line(FILE *out, counts *c, const char *kind, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void line(FILE *out, counts *c, const char *kind, const char *fmt, ...)
+void policy_diff_line(FILE *out, policy_diff_counts *counts, const char *kind, const char *fmt, ...)
 {
     if (strcmp(kind, "loosened") == 0)
-        c->loosened++;
+        counts->loosened++;
     else if (strcmp(kind, "tightened") == 0)
-        c->tightened++;
+        counts->tightened++;
     else
-        c->changed++;
+        counts->changed++;
     fprintf(out, "%s: ", kind);
     va_list ap;
     va_start(ap, fmt);
@@ -40,7 +34,7 @@ static json_t *load(const char *dir, const char *name, bool required, hks_error 
 
 /* ---- limits.json ---- */
 
-static int diff_limits(const char *old_dir, const char *new_dir, FILE *out, counts *c,
+static int diff_limits(const char *old_dir, const char *new_dir, FILE *out, policy_diff_counts *c,
                        hks_error *err)
 {
     const char *dirs[] = {old_dir, new_dir};
@@ -70,8 +64,9 @@ static int diff_limits(const char *old_dir, const char *new_dir, FILE *out, coun
             double a = json_number_value(ov), b = json_number_value(nv);
             if (a == b)
                 continue;
-            line(out, c, b > a ? "loosened" : "tightened", "limits.json: %s.%s: %g -> %g (%s)",
-                 sections[s], key, a, b, b > a ? "raised" : "lowered");
+            policy_diff_line(out, c, b > a ? "loosened" : "tightened",
+                             "limits.json: %s.%s: %g -> %g (%s)", sections[s], key, a, b,
+                             b > a ? "raised" : "lowered");
         }
     }
     json_decref(sides[0]);
@@ -81,7 +76,7 @@ static int diff_limits(const char *old_dir, const char *new_dir, FILE *out, coun
 
 /* ---- the profiles in seccomp/ ---- */
 
-static void diff_arches(json_t *o, json_t *n, const char *label, FILE *out, counts *c)
+static void diff_arches(json_t *o, json_t *n, const char *label, FILE *out, policy_diff_counts *c)
 {
     json_t *oa = json_object_get(o, "architectures"), *na = json_object_get(n, "architectures");
     size_t i, j;
@@ -91,25 +86,25 @@ static void diff_arches(json_t *o, json_t *n, const char *label, FILE *out, coun
         bool found = false;
         json_array_foreach(oa, j, b) found |= json_equal(a, b);
         if (!found)
-            line(out, c, "loosened",
-                 "%s: architectures: %s added (its system calls reach the filter)", label,
-                 json_string_value(a));
+            policy_diff_line(out, c, "loosened",
+                             "%s: architectures: %s added (its system calls reach the filter)",
+                             label, json_string_value(a));
     }
     json_array_foreach(oa, i, a)
     {
         bool found = false;
         json_array_foreach(na, j, b) found |= json_equal(a, b);
         if (!found)
-            line(out, c, "tightened", "%s: architectures: %s removed (killed)", label,
-                 json_string_value(a));
+            policy_diff_line(out, c, "tightened", "%s: architectures: %s removed (killed)", label,
+                             json_string_value(a));
     }
     json_t *of = json_object_get(o, "flags"), *nf = json_object_get(n, "flags");
     if ((of || nf) && !(of && nf && json_equal(of, nf)))
-        line(out, c, "changed", "%s: flags changed", label);
+        policy_diff_line(out, c, "changed", "%s: flags changed", label);
 }
 
 static int diff_profile(const char *old_dir, const char *new_dir, const char *name, FILE *out,
-                        counts *c, hks_error *err)
+                        policy_diff_counts *c, hks_error *err)
 {
     char rel[300];
     snprintf(rel, sizeof(rel), "seccomp/%s", name);
@@ -120,13 +115,13 @@ static int diff_profile(const char *old_dir, const char *new_dir, const char *na
         goto out;
     rc = 0;
     if (json_is_null(o) || json_is_null(n)) {
-        line(out, c, "changed", "%s: %s", rel, json_is_null(o) ? "added" : "removed");
+        policy_diff_line(out, c, "changed", "%s: %s", rel, json_is_null(o) ? "added" : "removed");
         goto out;
     }
     policy_view sandbox = {.capabilities = NULL, .arch = "amd64"};
     json_t *ot = policy_seccomp_table(o, &sandbox), *nt = policy_seccomp_table(n, &sandbox);
     diff_arches(o, n, rel, out, c);
-    c->loosened += policy_diff_seccomp(ot, nt, rel, out, &c->tightened, &c->changed);
+    policy_diff_seccomp(ot, nt, rel, out, c);
     json_decref(ot);
     json_decref(nt);
 out:
@@ -135,7 +130,7 @@ out:
     return rc;
 }
 
-static int diff_seccomp(const char *old_dir, const char *new_dir, FILE *out, counts *c,
+static int diff_seccomp(const char *old_dir, const char *new_dir, FILE *out, policy_diff_counts *c,
                         hks_error *err)
 {
     json_t *names = json_array();
@@ -178,7 +173,7 @@ static int diff_seccomp(const char *old_dir, const char *new_dir, FILE *out, cou
 /* ---- kubernetes/ ---- */
 
 static int diff_kubernetes(const char *old_dir, const char *new_dir, const char *root, FILE *out,
-                           counts *c, hks_error *err)
+                           policy_diff_counts *c, hks_error *err)
 {
     char **old_files = policy_kubernetes_files(old_dir, err);
     char **new_files = old_files ? policy_kubernetes_files(new_dir, err) : NULL;
@@ -225,7 +220,7 @@ static int diff_kubernetes(const char *old_dir, const char *new_dir, const char 
 int policy_diff_dirs(const char *old_dir, const char *new_dir, const char *root, FILE *out,
                      hks_error *err)
 {
-    counts c = {0};
+    policy_diff_counts c = {0};
     if (diff_seccomp(old_dir, new_dir, out, &c, err) < 0 ||
         diff_limits(old_dir, new_dir, out, &c, err) < 0 ||
         diff_kubernetes(old_dir, new_dir, root, out, &c, err) < 0)

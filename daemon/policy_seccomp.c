@@ -280,32 +280,9 @@ static void join(json_t *strings, char *buf, size_t size)
     }
 }
 
-typedef struct diff_counts {
-    int loosened, tightened, changed;
-} diff_counts;
-
-static void diff_line(FILE *out, diff_counts *counts, const char *kind, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void diff_line(FILE *out, diff_counts *counts, const char *kind, const char *fmt, ...)
-{
-    if (strcmp(kind, "loosened") == 0)
-        counts->loosened++;
-    else if (strcmp(kind, "tightened") == 0)
-        counts->tightened++;
-    else
-        counts->changed++;
-    fprintf(out, "%s: ", kind);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(out, fmt, ap);
-    va_end(ap);
-    fputc('\n', out);
-}
-
 /* Same status, both filtered: which allowing conditions came and went. */
 static void diff_filters(json_t *old_entry, json_t *new_entry, const char *label, const char *name,
-                         FILE *out, diff_counts *counts)
+                         FILE *out, policy_diff_counts *counts)
 {
     json_t *old_when = allowing_filters(old_entry), *new_when = allowing_filters(new_entry);
     size_t i;
@@ -313,16 +290,16 @@ static void diff_filters(json_t *old_entry, json_t *new_entry, const char *label
     json_array_foreach(new_when, i, when)
     {
         if (!array_has_string(old_when, json_string_value(when)))
-            diff_line(out, counts, "loosened",
-                      "%s: %s: argument filter loosened: now also allowed when %s", label, name,
-                      json_string_value(when));
+            policy_diff_line(out, counts, "loosened",
+                             "%s: %s: argument filter loosened: now also allowed when %s", label,
+                             name, json_string_value(when));
     }
     json_array_foreach(old_when, i, when)
     {
         if (!array_has_string(new_when, json_string_value(when)))
-            diff_line(out, counts, "tightened",
-                      "%s: %s: argument filter tightened: no longer allowed when %s", label, name,
-                      json_string_value(when));
+            policy_diff_line(out, counts, "tightened",
+                             "%s: %s: argument filter tightened: no longer allowed when %s", label,
+                             name, json_string_value(when));
     }
     json_decref(old_when);
     json_decref(new_when);
@@ -344,7 +321,7 @@ static void describe(json_t *entry, char *buf, size_t size)
 }
 
 static void diff_call(json_t *old_table, json_t *new_table, const char *name, const char *label,
-                      FILE *out, diff_counts *counts)
+                      FILE *out, policy_diff_counts *counts)
 {
     json_t *o = policy_seccomp_lookup(old_table, name), *n = policy_seccomp_lookup(new_table, name);
     const char *os = json_string_value(json_object_get(o, "status"));
@@ -356,14 +333,15 @@ static void diff_call(json_t *old_table, json_t *new_table, const char *name, co
     describe(n, now, sizeof(now));
     int delta = status_rank(ns) - status_rank(os);
     if (delta > 0)
-        diff_line(out, counts, "loosened", "%s: %s: %s (was %s)", label, name,
-                  strcmp(ns, "allowed") == 0 ? "newly allowed" : now, was);
+        policy_diff_line(out, counts, "loosened", "%s: %s: %s (was %s)", label, name,
+                         strcmp(ns, "allowed") == 0 ? "newly allowed" : now, was);
     else if (delta < 0)
-        diff_line(out, counts, "tightened", "%s: %s: now %s (was %s)", label, name, now, was);
+        policy_diff_line(out, counts, "tightened", "%s: %s: now %s (was %s)", label, name, now,
+                         was);
     else if (strcmp(ns, "filtered") == 0)
         diff_filters(o, n, label, name, out, counts);
     else if (strcmp(oa, na) != 0)
-        diff_line(out, counts, "changed", "%s: %s: %s -> %s", label, name, oa, na);
+        policy_diff_line(out, counts, "changed", "%s: %s: %s -> %s", label, name, oa, na);
     json_decref(o);
     json_decref(n);
 }
@@ -373,20 +351,19 @@ static int compare_strings(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-int policy_diff_seccomp(json_t *old_table, json_t *new_table, const char *label, FILE *out,
-                        int *tightened, int *changed)
+void policy_diff_seccomp(json_t *old_table, json_t *new_table, const char *label, FILE *out,
+                         policy_diff_counts *counts)
 {
-    diff_counts counts = {0};
     const char *od = json_string_value(json_object_get(old_table, "default"));
     const char *nd = json_string_value(json_object_get(new_table, "default"));
     if (strcmp(od, nd) != 0) {
         int delta = status_rank(policy_action_status(nd)) - status_rank(policy_action_status(od));
-        diff_line(out, &counts,
-                  delta > 0   ? "loosened"
-                  : delta < 0 ? "tightened"
-                              : "changed",
-                  "%s: defaultAction: %s -> %s (every call the profile does not name)", label, od,
-                  nd);
+        policy_diff_line(out, counts,
+                         delta > 0   ? "loosened"
+                         : delta < 0 ? "tightened"
+                                     : "changed",
+                         "%s: defaultAction: %s -> %s (every call the profile does not name)",
+                         label, od, nd);
     }
     json_t *names = json_object();
     json_object_update(names, json_object_get(old_table, "syscalls"));
@@ -403,11 +380,8 @@ int policy_diff_seccomp(json_t *old_table, json_t *new_table, const char *label,
     if (sorted) {
         qsort(sorted, k, sizeof(*sorted), compare_strings);
         for (size_t i = 0; i < k; i++)
-            diff_call(old_table, new_table, sorted[i], label, out, &counts);
+            diff_call(old_table, new_table, sorted[i], label, out, counts);
     }
     free(sorted);
     json_decref(names);
-    *tightened += counts.tightened;
-    *changed += counts.changed;
-    return counts.loosened;
 }

@@ -26,10 +26,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     json_t *table = policy_seccomp_table(input, &sandbox);
     json_t *docker_table = policy_seccomp_table(input, &docker);
     json_t *fixed_table = policy_seccomp_table(fixed, &sandbox);
-    int tightened = 0, changed = 0;
+    policy_diff_counts counts = {0};
     if (table && docker_table && fixed_table) {
-        policy_diff_seccomp(fixed_table, table, "fuzz", sink(), &tightened, &changed);
-        policy_diff_seccomp(table, docker_table, "fuzz", sink(), &tightened, &changed);
+        policy_diff_seccomp(fixed_table, table, "fuzz", sink(), &counts);
+        policy_diff_seccomp(table, docker_table, "fuzz", sink(), &counts);
     }
     policy_check_seccomp_json(input, "fuzz", sink());
     policy_check_groups(input, "groups", fixed, "fixed", sink());

@@ -122,8 +122,11 @@ static char *diff_of(const char *old_text, const char *new_text, int *loosened, 
     json_t *ot = policy_seccomp_table(o, &sandbox), *nt = policy_seccomp_table(n, &sandbox);
     capture c;
     capture_start(&c);
-    *tightened = *changed = 0;
-    *loosened = policy_diff_seccomp(ot, nt, "p.json", c.f, tightened, changed);
+    policy_diff_counts counts = {0};
+    policy_diff_seccomp(ot, nt, "p.json", c.f, &counts);
+    *loosened = counts.loosened;
+    *tightened = counts.tightened;
+    *changed = counts.changed;
     json_decref(ot);
     json_decref(nt);
     json_decref(o);
